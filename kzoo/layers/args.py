@@ -1,0 +1,59 @@
+"""Argument checks shared by kzoo layers: clear `ValueError`s, never asserts."""
+
+import numbers
+
+PADDINGS = ("valid", "same")
+IMPLEMENTATIONS = ("native", "im2col")
+
+
+def positive_int_tuple(value, name, n=2):
+    """Normalizes an int or an n-sequence of positive ints to a tuple.
+
+    Raises:
+        ValueError: naming `name` when `value` is not positive integers.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        values = (int(value),) * n
+    elif isinstance(value, (tuple, list)) and len(value) == n and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value
+    ):
+        values = tuple(int(v) for v in value)
+    else:
+        raise ValueError(
+            f"Argument `{name}` must be a positive int or a tuple of {n} positive ints. "
+            f"Received: {name}={value!r}"
+        )
+    if any(v <= 0 for v in values):
+        raise ValueError(
+            f"Argument `{name}` must be positive. Received: {name}={value!r}"
+        )
+    return values
+
+
+def positive_int(value, name):
+    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)) or value <= 0:
+        raise ValueError(
+            f"Argument `{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def choice(value, name, options):
+    """Lower-cases a string option and checks it is one of `options`."""
+    normalized = value.lower() if isinstance(value, str) else value
+    if normalized not in options:
+        raise ValueError(
+            f"Argument `{name}` must be one of {list(options)}. Received: {name}={value!r}"
+        )
+    return normalized
+
+
+def check_rank(shape, rank, layer, what="inputs"):
+    """Raises when `shape` (a TensorShape, tuple or list) is not of `rank`."""
+    shape = tuple(shape)
+    if len(shape) != rank:
+        raise ValueError(
+            f"Layer {layer.__class__.__name__} ({layer.name!r}) expects {what} of rank "
+            f"{rank}, (batch, height, width, channels). Received: input_shape={shape}"
+        )
+    return shape
