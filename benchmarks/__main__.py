@@ -1,0 +1,21 @@
+"""`python -m benchmarks [NAME] [args]`: run one benchmark, or all of them."""
+
+import importlib
+import sys
+
+BENCHMARKS = ["im2col_speed"]
+
+
+def main():
+    argv = sys.argv[1:]
+    names = BENCHMARKS
+    if argv and not argv[0].startswith("-"):
+        if argv[0] not in BENCHMARKS:
+            sys.exit(f"benchmarks: unknown benchmark {argv[0]!r}; expected one of {BENCHMARKS}")
+        names, argv = [argv[0]], argv[1:]
+    for name in names:
+        importlib.import_module(f"benchmarks.{name}").main(argv)
+
+
+if __name__ == "__main__":
+    main()
