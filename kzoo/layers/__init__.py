@@ -1,7 +1,22 @@
-"""kzoo layers: Im2Col, Conv2D, pooling, Affine, BatchNorm, Maxout and blocks."""
+"""kzoo layers: Im2Col, Conv2D, pooling, Affine, BatchNorm and Maxout.
 
+Every layer is registered for Keras serialization under the `kzoo` package.
+"""
+
+from kzoo.layers.affine import Affine
+from kzoo.layers.batch_norm import BatchNorm
 from kzoo.layers.conv2d import Conv2D
 from kzoo.layers.im2col import Im2Col, im2col
+from kzoo.layers.maxout import Maxout
 from kzoo.layers.pooling import AvgPool2D, MaxPool2D
 
-__all__ = ["AvgPool2D", "Conv2D", "Im2Col", "MaxPool2D", "im2col"]
+__all__ = [
+    "Affine",
+    "AvgPool2D",
+    "BatchNorm",
+    "Conv2D",
+    "Im2Col",
+    "MaxPool2D",
+    "Maxout",
+    "im2col",
+]

@@ -1,0 +1,120 @@
+"""The affine (fully connected) layer: O = XW + b over the last axis."""
+
+import keras
+from keras import ops
+
+from kzoo.api_export import kzoo_export
+from kzoo.layers import args
+
+
+@kzoo_export("kzoo.layers.Affine")
+class Affine(keras.layers.Layer):
+    """Affine map over the last axis: `outputs = activation(inputs @ kernel + bias)`.
+
+    The weights `kernel` (input_dim, units) and `bias` (units,) are those of
+    `keras.layers.Dense`, in the same order, so weights move between the two
+    with `set_weights(dense.get_weights())`.
+
+    Args:
+        units: positive int, the output dimension.
+        activation: activation name or callable. Defaults to `None` (linear).
+        use_bias: whether to add the bias `b`. Defaults to `True`.
+        kernel_initializer, bias_initializer: initializers. Default to
+            `"glorot_uniform"` and `"zeros"`.
+        kernel_regularizer, bias_regularizer, activity_regularizer:
+            optional regularizers.
+        kernel_constraint, bias_constraint: optional constraints.
+        **kwargs: base layer arguments (`name`, `dtype`, `trainable`, ...).
+
+    Input shape:
+        N-D tensor `(batch, ..., input_dim)`, N ≥ 2.
+
+    Output shape:
+        N-D tensor `(batch, ..., units)`.
+
+    Example:
+
+    >>> x = np.random.rand(4, 800).astype("float32")
+    >>> kzoo.layers.Affine(500, activation="relu")(x).shape
+    TensorShape([4, 500])
+    """
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = args.positive_int(units, "units")
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.input_spec = keras.layers.InputSpec(min_ndim=2)
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        if len(shape) < 2 or shape[-1] is None:
+            raise ValueError(
+                f"Layer Affine ({self.name!r}) expects inputs of rank >= 2 with a known "
+                f"last axis. Received: input_shape={shape}"
+            )
+        input_dim = shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_dim, self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
+        self.built = True
+
+    def call(self, inputs):
+        outputs = ops.matmul(inputs, self.kernel)
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": keras.regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
+            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
+        }

@@ -1,0 +1,190 @@
+"""Batch normalization (Ioffe & Szegedy, 2015), written out, in float32."""
+
+import keras
+from keras import ops
+
+from kzoo.api_export import kzoo_export
+
+
+@kzoo_export("kzoo.layers.BatchNorm")
+class BatchNorm(keras.layers.Layer):
+    """Batch normalization: `gamma · (x − μ) / √(σ² + ε) + beta` per channel.
+
+    In training (`training=True` and the layer trainable), μ and σ² are the
+    batch mean and the biased batch variance over every axis but `axis`, and
+    the moving statistics move towards them:
+    `moving ← momentum · moving + (1 − momentum) · batch`. In inference, and
+    whenever the layer is frozen (`trainable=False`, what fine-tuning needs),
+    the moving statistics are used and not updated. Statistics are computed in
+    float32 whatever the compute dtype, and the output is cast back to it.
+
+    The weights `gamma`, `beta`, `moving_mean`, `moving_variance` are those of
+    `keras.layers.BatchNormalization`, in the same order.
+
+    Args:
+        axis: int, the channel axis. Defaults to -1.
+        momentum: float in [0, 1), the moving-average momentum.
+            Defaults to 0.99.
+        epsilon: positive float added to the variance. Defaults to 1e-3.
+        center: whether to learn the offset `beta`. Defaults to `True`.
+        scale: whether to learn the scale `gamma`. Defaults to `True`.
+        synchronized: if `True`, under a `tf.distribute` strategy the batch
+            statistics are all-reduced across replicas (one global batch).
+            Defaults to `False` (each replica normalizes its own batch).
+        beta_initializer, gamma_initializer, moving_mean_initializer,
+        moving_variance_initializer: initializers.
+        beta_regularizer, gamma_regularizer, beta_constraint,
+        gamma_constraint: optional regularizers and constraints.
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: N-D tensor.
+        training: Python bool; batch statistics when `True`.
+
+    Reference:
+        Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network
+        Training by Reducing Internal Covariate Shift", ICML 2015.
+
+    Example:
+
+    >>> bn = kzoo.layers.BatchNorm(momentum=0.9)
+    >>> x = np.random.normal(3.0, 2.0, size=(64, 8)).astype("float32")
+    >>> y = bn(x, training=True)  # zero mean, unit variance per channel
+    """
+
+    def __init__(
+        self,
+        axis=-1,
+        momentum=0.99,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        synchronized=False,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        moving_mean_initializer="zeros",
+        moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(axis, int) or isinstance(axis, bool):
+            raise ValueError(f"Argument `axis` must be an int. Received: axis={axis!r}")
+        if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
+            raise ValueError(
+                f"Argument `momentum` must be a number in [0, 1). Received: momentum={momentum!r}"
+            )
+        if not isinstance(epsilon, (int, float)) or epsilon <= 0:
+            raise ValueError(
+                f"Argument `epsilon` must be a positive number. Received: epsilon={epsilon!r}"
+            )
+        self.axis = axis
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.center = bool(center)
+        self.scale = bool(scale)
+        self.synchronized = bool(synchronized)
+        self.beta_initializer = keras.initializers.get(beta_initializer)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.moving_mean_initializer = keras.initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = keras.initializers.get(moving_variance_initializer)
+        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
+        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
+        self.beta_constraint = keras.constraints.get(beta_constraint)
+        self.gamma_constraint = keras.constraints.get(gamma_constraint)
+        self.supports_masking = True
+
+    def _channel_axis(self, rank):
+        axis = self.axis + rank if self.axis < 0 else self.axis
+        if not 0 < axis < rank:
+            raise ValueError(
+                f"Layer BatchNorm ({self.name!r}): `axis` must name a non-batch axis of the "
+                f"rank-{rank} input. Received: axis={self.axis}"
+            )
+        return axis
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        axis = self._channel_axis(len(shape))
+        if shape[axis] is None:
+            raise ValueError(
+                f"Layer BatchNorm ({self.name!r}) needs a known size on axis {self.axis}. "
+                f"Received: input_shape={shape}"
+            )
+        channels = (shape[axis],)
+        self.gamma = self.beta = None
+        if self.scale:
+            self.gamma = self.add_weight(
+                name="gamma", shape=channels, initializer=self.gamma_initializer,
+                regularizer=self.gamma_regularizer, constraint=self.gamma_constraint,
+                autocast=False,
+            )
+        if self.center:
+            self.beta = self.add_weight(
+                name="beta", shape=channels, initializer=self.beta_initializer,
+                regularizer=self.beta_regularizer, constraint=self.beta_constraint,
+                autocast=False,
+            )
+        # "mean" aggregation: under tf.distribute, unsynchronized replicas
+        # update the moving statistics with their average.
+        self.moving_mean = self.add_weight(
+            name="moving_mean", shape=channels, initializer=self.moving_mean_initializer,
+            trainable=False, autocast=False, aggregation="mean",
+        )
+        self.moving_variance = self.add_weight(
+            name="moving_variance", shape=channels,
+            initializer=self.moving_variance_initializer,
+            trainable=False, autocast=False, aggregation="mean",
+        )
+        self.input_spec = keras.layers.InputSpec(ndim=len(shape), axes={axis: shape[axis]})
+        self._reduction_axes = [a for a in range(len(shape)) if a != axis]
+        self._broadcast_shape = [1] * len(shape)
+        self._broadcast_shape[axis] = shape[axis]
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = ops.cast(inputs, "float32")  # statistics in float32, whatever the policy
+        if training and self.trainable:
+            # Biased variance, as in the paper; all-reduced across replicas when
+            # synchronized (Keras's moments does the cross-replica sums).
+            mean, variance = ops.moments(
+                x, axes=self._reduction_axes, synchronized=self.synchronized
+            )
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        inv = ops.rsqrt(ops.reshape(variance, self._broadcast_shape) + self.epsilon)
+        if self.scale:
+            inv = inv * ops.reshape(self.gamma, self._broadcast_shape)
+        outputs = (x - ops.reshape(mean, self._broadcast_shape)) * inv
+        if self.center:
+            outputs = outputs + ops.reshape(self.beta, self._broadcast_shape)
+        return ops.cast(outputs, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        serialize = keras.initializers.serialize
+        return {
+            **super().get_config(),
+            "axis": self.axis,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "synchronized": self.synchronized,
+            "beta_initializer": serialize(self.beta_initializer),
+            "gamma_initializer": serialize(self.gamma_initializer),
+            "moving_mean_initializer": serialize(self.moving_mean_initializer),
+            "moving_variance_initializer": serialize(self.moving_variance_initializer),
+            "beta_regularizer": keras.regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": keras.constraints.serialize(self.beta_constraint),
+            "gamma_constraint": keras.constraints.serialize(self.gamma_constraint),
+        }
