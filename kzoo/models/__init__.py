@@ -1,5 +1,25 @@
-"""Model builders (`kzoo.models`) and the registry that names them."""
+"""Model builders (`kzoo.models`) and the registry that names them.
+
+Importing this package registers every built-in family; reach a model by
+name with `kzoo.create_model("resnet50")`, list them with
+`kzoo.list_models("resnet*")`, and read its metadata with
+`kzoo.model_info("resnet50")`.
+"""
 
 from kzoo.models.registry import create_model, list_models, model_info, register_model
+from kzoo.models.common import adapt_input_conv
+from kzoo.models.flops import count_flops
+from kzoo.models.features import feature_extractor
 
-__all__ = ["create_model", "list_models", "model_info", "register_model"]
+# Importing the families registers their builders.
+from kzoo.models import resnet  # noqa: E402,F401
+
+__all__ = [
+    "adapt_input_conv",
+    "count_flops",
+    "create_model",
+    "feature_extractor",
+    "list_models",
+    "model_info",
+    "register_model",
+]
