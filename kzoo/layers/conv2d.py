@@ -6,7 +6,101 @@ from keras import ops
 
 from kzoo.api_export import kzoo_export
 from kzoo.layers import args
-from kzoo.layers.im2col import check_window_fits, im2col, output_length
+from kzoo.layers.im2col import (
+    WindowGeometry,
+    check_window_fits,
+    col2im,
+    examples_per_chunk,
+    gather_columns,
+    map_batch_chunks,
+    output_length,
+    spread,
+    with_static_shape,
+)
+
+
+def _input_gradient_by_transposed_im2col(dy, kernel, geometry):
+    """dx as Im2Col of the spread, padded dy times the flipped kernel.
+
+    The transposed convolution written as Im2Col + one matrix multiply:
+    dx_padded[t] = Σ_i z[t + i·d] · W[k−1−i]ᵀ, z the stride-spread dy padded
+    by (k−1)·d before and to the padded input's size after.
+    """
+    (kh, kw), (dh, dw) = geometry.kernel_size, geometry.dilation_rate
+    z = spread(dy, geometry.strides)
+    spread_h = (geometry.out_height - 1) * geometry.strides[0] + 1
+    spread_w = (geometry.out_width - 1) * geometry.strides[1] + 1
+    z = tf.pad(z, [
+        [0, 0],
+        [(kh - 1) * dh, geometry.padded_height - spread_h],
+        [(kw - 1) * dw, geometry.padded_width - spread_w],
+        [0, 0],
+    ])
+    transposed = WindowGeometry(z, geometry.kernel_size, (1, 1), geometry.dilation_rate, "valid")
+    columns = gather_columns(z, transposed)  # (B, Hp, Wp, kh·kw·C_out)
+    flipped = tf.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))  # (kh, kw, C_out, C_in)
+    flipped = tf.reshape(flipped, (-1, kernel.shape[2]))
+    dxp = tf.matmul(tf.reshape(columns, (-1, columns.shape[-1])), flipped)
+    dxp = tf.reshape(dxp, tf.concat([tf.shape(columns)[:3], [kernel.shape[2]]], 0))
+    return geometry.crop(dxp)
+
+
+def _matmul_4d(columns, matrix):
+    """(B, H, W, K) @ (K, N) → (B, H, W, N) as one 2D matrix multiply."""
+    flat = tf.matmul(tf.reshape(columns, (-1, columns.shape[-1])), matrix)
+    return tf.reshape(flat, tf.concat([tf.shape(columns)[:3], [matrix.shape[-1]]], 0))
+
+
+def conv2d_im2col(x, kernel, strides=(1, 1), dilation_rate=(1, 1), padding="valid"):
+    """Convolution as Im2Col + one matrix multiply, with a hand-written gradient.
+
+    Forward: columns (B, H', W', kh·kw·C_in) @ kernel (kh·kw·C_in, C_out), in
+    batch chunks that keep the columns in cache (`map_batch_chunks`).
+    Backward: the kernel gradient is columnsᵀ @ dy (one matrix multiply per
+    chunk, the columns gathered again rather than stored); the input gradient
+    is col2im(dy @ kernelᵀ) when C_in < C_out, else the transposed convolution
+    as Im2Col of dy times the flipped kernel, whichever moves less data (both
+    are exact).
+    """
+    # Read variables as tensors: the gradient is taken w.r.t. these values.
+    x, kernel = tf.convert_to_tensor(x), tf.convert_to_tensor(kernel)
+    geometry = WindowGeometry(x, tuple(kernel.shape[:2]), strides, dilation_rate, padding)
+    c_in, c_out = kernel.shape[2], kernel.shape[3]
+    ho, wo = geometry.static_out()
+    columns_per_example = (ho or 32) * (wo or 32) * kernel.shape[0] * kernel.shape[1] * max(
+        c_in, c_out
+    )
+    chunk = examples_per_chunk(columns_per_example, x.dtype)
+
+    @tf.custom_gradient
+    def _conv(x, kernel):
+        matrix = tf.reshape(kernel, (-1, c_out))  # (kh·kw·C_in, C_out)
+
+        def forward(x_chunk):
+            return (_matmul_4d(gather_columns(x_chunk, geometry), matrix),)
+
+        (y,) = map_batch_chunks(forward, [x], chunk, ("concat",))
+
+        def grad(dy):
+            def backward(x_chunk, dy_chunk):
+                columns = gather_columns(x_chunk, geometry)
+                d_matrix = tf.matmul(
+                    tf.reshape(columns, (-1, columns.shape[-1])),
+                    tf.reshape(dy_chunk, (-1, c_out)),
+                    transpose_a=True,
+                )
+                if c_in < c_out:
+                    dx = col2im(_matmul_4d(dy_chunk, tf.transpose(matrix)), geometry)
+                else:
+                    dx = _input_gradient_by_transposed_im2col(dy_chunk, kernel, geometry)
+                return dx, d_matrix
+
+            dx, d_matrix = map_batch_chunks(backward, [x, dy], chunk, ("concat", "sum"))
+            return dx, tf.reshape(d_matrix, tf.shape(kernel))
+
+        return y, grad
+
+    return with_static_shape(_conv(x, kernel), x.shape[0], geometry.static_out(), c_out)
 
 
 @kzoo_export("kzoo.layers.Conv2D")
@@ -141,17 +235,8 @@ class Conv2D(keras.layers.Layer):
                 data_format="channels_last",
             )
         else:
-            patches = im2col(
-                inputs, self.kernel_size, self.strides, self.dilation_rate, self.padding
-            )  # (B, H', W', kh·kw·C_in)
-            kernel = ops.reshape(self.kernel, (-1, self.filters))  # (kh·kw·C_in, C_out)
-            batch_shape = tf.shape(patches)[:3]
-            columns = ops.reshape(patches, (-1, patches.shape[-1]))  # (B·H'·W', kh·kw·C_in)
-            outputs = ops.reshape(
-                ops.matmul(columns, kernel), tf.concat([batch_shape, [self.filters]], 0)
-            )
-            outputs = tf.ensure_shape(
-                outputs, [inputs.shape[0], patches.shape[1], patches.shape[2], self.filters]
+            outputs = conv2d_im2col(
+                inputs, self.kernel, self.strides, self.dilation_rate, self.padding
             )
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)

@@ -93,6 +93,141 @@ def _spread(piece, stride, axis):
     return spread[:, :length] if axis == 1 else spread[:, :, :length]
 
 
+class WindowGeometry:
+    """Sizes of a window op on (B, H, W, C): padding, padded and output sizes.
+
+    Sizes are Python ints when the input's static shape knows them, else
+    scalar tensors, so the ops work for fully-convolutional (None) inputs.
+    """
+
+    def __init__(self, x, kernel_size, strides, dilation_rate, padding):
+        self.kernel_size, self.strides, self.dilation_rate = kernel_size, strides, dilation_rate
+        self.pads = _pads(x, kernel_size, strides, dilation_rate, padding)
+        self.height, self.width = _static_or_dynamic(x, 1), _static_or_dynamic(x, 2)
+        (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation_rate
+        self.padded_height = self.height + self.pads[0][0] + self.pads[0][1]
+        self.padded_width = self.width + self.pads[1][0] + self.pads[1][1]
+        self.out_height = (self.padded_height - ((kh - 1) * dh + 1)) // sh + 1
+        self.out_width = (self.padded_width - ((kw - 1) * dw + 1)) // sw + 1
+
+    @property
+    def padded(self):
+        return _has_padding(self.pads)
+
+    def static_out(self):
+        return tuple(v if isinstance(v, int) else None for v in (self.out_height, self.out_width))
+
+    def crop(self, padded):
+        """The input-sized part of a tensor of the padded input's size."""
+        if not self.padded:
+            return padded
+        (top, _), (left, _) = self.pads
+        return padded[:, top: top + self.height, left: left + self.width, :]
+
+
+def gather_columns(x, geometry, pad_value=0.0):
+    """Forward Im2Col without a custom gradient: (B, H, W, C) → (B, H', W', kh·kw·C)."""
+    (kh, kw), (sh, sw), (dh, dw) = geometry.kernel_size, geometry.strides, geometry.dilation_rate
+    ho, wo = geometry.out_height, geometry.out_width
+    if geometry.padded:
+        x = tf.pad(x, [[0, 0], list(geometry.pads[0]), list(geometry.pads[1]), [0, 0]],
+                   constant_values=tf.cast(pad_value, x.dtype))
+    columns = [
+        x[:, i * dh: i * dh + (ho - 1) * sh + 1: sh, j * dw: j * dw + (wo - 1) * sw + 1: sw, :]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    return columns[0] if len(columns) == 1 else tf.concat(columns, axis=-1)
+
+
+def col2im(columns, geometry):
+    """The adjoint of `gather_columns`: (B, H', W', kh·kw·C) → (B, H, W, C).
+
+    Each of the kh·kw channel groups is spread back (zero-inserted for
+    strides) to where it was read from, and the contributions are summed.
+    """
+    (kh, kw), (sh, sw), (dh, dw) = geometry.kernel_size, geometry.strides, geometry.dilation_rate
+    hp, wp = geometry.padded_height, geometry.padded_width
+    spread_h = (geometry.out_height - 1) * sh + 1
+    spread_w = (geometry.out_width - 1) * sw + 1
+    pieces = tf.split(columns, kh * kw, axis=-1) if kh * kw > 1 else [columns]
+    contributions = []
+    for index, piece in enumerate(pieces):
+        i, j = divmod(index, kw)
+        top, left = i * dh, j * dw
+        contributions.append(tf.pad(spread(piece, (sh, sw)), [
+            [0, 0], [top, hp - top - spread_h], [left, wp - left - spread_w], [0, 0],
+        ]))
+    total = tf.add_n(contributions) if len(contributions) > 1 else contributions[0]
+    return geometry.crop(total)
+
+
+def spread(x, strides):
+    """Zero-inserts `stride - 1` cells between the pixels of (B, H, W, C)."""
+    return _spread(_spread(x, strides[0], 1), strides[1], 2)
+
+
+def with_static_shape(tensor, batch, spatial, channels):
+    """Restores the static shape that custom gradients and dynamic slices may drop."""
+    return tf.ensure_shape(tensor, [batch, *spatial, channels])
+
+
+#: Bytes of Im2Col columns processed at once: small enough to stay in the CPU
+#: cache between the gather and the matrix multiply (measured: the 32×32×16
+#: 3×3 convolution runs 3× faster in 4 MiB chunks than in one piece).
+CHUNK_BYTES = 4 * 2**20
+
+
+def examples_per_chunk(columns_per_example, dtype):
+    """How many examples' Im2Col columns fit in `CHUNK_BYTES`."""
+    size = tf.as_dtype(dtype).size
+    return max(1, CHUNK_BYTES // max(1, int(columns_per_example) * size))
+
+
+def map_batch_chunks(fn, tensors, chunk, combine):
+    """Applies `fn` to consecutive chunks of `chunk` examples of `tensors`.
+
+    Caffe runs Im2Col + GEMM one image at a time; chunks of a few images keep
+    the columns in cache. The batch may be dynamic: it is zero-padded to a
+    multiple of `chunk` and the padding dropped again (zero examples add
+    nothing to summed outputs such as kernel gradients).
+
+    Args:
+        fn: maps chunk tensors to a tuple of outputs.
+        tensors: a list of tensors sharing the batch axis.
+        chunk: examples per chunk.
+        combine: a tuple, per output, `"concat"` (a batched output) or
+            `"sum"` (summed over chunks).
+
+    Returns:
+        A tuple of the combined outputs.
+    """
+    static_batch = tensors[0].shape[0]
+    if static_batch is not None and static_batch <= chunk:
+        return fn(*tensors)
+    batch = tf.shape(tensors[0])[0]
+    count = (batch + chunk - 1) // chunk
+    stacked = []
+    for t in tensors:
+        rest = [[0, 0]] * (t.shape.rank - 1)
+        t = tf.pad(t, [[0, count * chunk - batch]] + rest)
+        stacked.append(tf.reshape(t, tf.concat([[count, chunk], tf.shape(t)[1:]], 0)))
+    outputs = tf.map_fn(
+        lambda ts: fn(*ts),
+        stacked,
+        fn_output_signature=tuple(tensors[0].dtype for _ in combine),
+        parallel_iterations=2,
+    )
+    combined = []
+    for out, how in zip(outputs, combine):
+        if how == "sum":
+            combined.append(tf.reduce_sum(out, axis=0))
+        else:
+            flat = tf.reshape(out, tf.concat([[count * chunk], tf.shape(out)[2:]], 0))
+            combined.append(flat[:batch])
+    return tuple(combined)
+
+
 def im2col(x, kernel_size, strides=(1, 1), dilation_rate=(1, 1), padding="valid",
            pad_value=0.0):
     """Patches of `x` as columns: (B, H, W, C) → (B, H', W', kh·kw·C).
@@ -104,65 +239,16 @@ def im2col(x, kernel_size, strides=(1, 1), dilation_rate=(1, 1), padding="valid"
         pad_value: the value of padded cells (`-inf` for max pooling).
 
     Returns:
-        The patches, each ordered (kh, kw, C). The gradient is col2im.
+        The patches, each ordered (kh, kw, C). The gradient is `col2im`.
     """
-    kh, kw = kernel_size
-    sh, sw = strides
-    dh, dw = dilation_rate
-    channels = x.shape[-1]
-    pads = _pads(x, kernel_size, strides, dilation_rate, padding)
-    h, w = _static_or_dynamic(x, 1), _static_or_dynamic(x, 2)
-    hp = h + pads[0][0] + pads[0][1]
-    wp = w + pads[1][0] + pads[1][1]
-    ho = (hp - ((kh - 1) * dh + 1)) // sh + 1
-    wo = (wp - ((kw - 1) * dw + 1)) // sw + 1
+    geometry = WindowGeometry(x, kernel_size, strides, dilation_rate, padding)
 
     @tf.custom_gradient
     def _im2col(x):
-        xp = x
-        if _has_padding(pads):
-            xp = tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]],
-                        constant_values=tf.cast(pad_value, x.dtype))
-        columns = [
-            xp[:, i * dh: i * dh + (ho - 1) * sh + 1: sh,
-               j * dw: j * dw + (wo - 1) * sw + 1: sw, :]
-            for i in range(kh)
-            for j in range(kw)
-        ]
-        patches = columns[0] if len(columns) == 1 else tf.concat(columns, axis=-1)
+        return gather_columns(x, geometry, pad_value), lambda dy: col2im(dy, geometry)
 
-        def col2im(upstream):
-            pieces = tf.split(upstream, kh * kw, axis=-1) if kh * kw > 1 else [upstream]
-            spread_h = (ho - 1) * sh + 1
-            spread_w = (wo - 1) * sw + 1
-            contributions = []
-            for index, piece in enumerate(pieces):
-                i, j = divmod(index, kw)
-                piece = _spread(_spread(piece, sh, 1), sw, 2)
-                top, left = i * dh, j * dw
-                contributions.append(tf.pad(piece, [
-                    [0, 0],
-                    [top, hp - top - spread_h],
-                    [left, wp - left - spread_w],
-                    [0, 0],
-                ]))
-            dxp = tf.add_n(contributions) if len(contributions) > 1 else contributions[0]
-            if _has_padding(pads):
-                dxp = dxp[:, pads[0][0]: pads[0][0] + h, pads[1][0]: pads[1][0] + w, :]
-            return dxp
-
-        return patches, col2im
-
-    patches = _im2col(x)
-    if channels is not None:
-        # Keep the static shape (custom_gradient and dynamic slices may drop it).
-        patches = tf.ensure_shape(patches, [
-            x.shape[0],
-            ho if isinstance(ho, int) else None,
-            wo if isinstance(wo, int) else None,
-            kh * kw * channels,
-        ])
-    return patches
+    channels = None if x.shape[-1] is None else kernel_size[0] * kernel_size[1] * x.shape[-1]
+    return with_static_shape(_im2col(x), x.shape[0], geometry.static_out(), channels)
 
 
 @kzoo_export("kzoo.layers.Im2Col")

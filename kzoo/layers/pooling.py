@@ -1,12 +1,20 @@
 """2D max and average pooling, natively or as Im2Col + a reduction."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from kzoo.api_export import kzoo_export
 from kzoo.layers import args
-from kzoo.layers.im2col import check_window_fits, im2col, output_length
+from kzoo.layers.im2col import (
+    check_window_fits,
+    examples_per_chunk,
+    im2col,
+    map_batch_chunks,
+    output_length,
+    same_padding,
+)
 
 
 class _Pool2D(keras.layers.Layer):
@@ -36,25 +44,39 @@ class _Pool2D(keras.layers.Layer):
         window = self.pool_size[0] * self.pool_size[1]
         shape = tf.concat([tf.shape(patches)[:3], [window, -1]], 0)
         columns = tf.reshape(patches, shape)  # (B, H', W', kh·kw, C)
-        return tf.ensure_shape(
-            columns, [*patches.shape[:3], window, inputs.shape[-1]]
-        )
+        return tf.ensure_shape(columns, [*patches.shape[:3], window, inputs.shape[-1]])
+
+    def _window_counts(self, inputs):
+        """Real (unpadded) cells under each window, shape (1, H', W', 1)."""
+        h, w = inputs.shape[1], inputs.shape[2]
+        if h is None or w is None:  # dynamic size: Im2Col of ones
+            ones = tf.ones_like(inputs[:1, :, :, :1])
+            return tf.stop_gradient(ops.sum(self._columns(ones, 0.0), axis=-2))
+        per_axis = []
+        for size, k, s in zip((h, w), self.pool_size, self.strides):
+            before = same_padding(size, k, s, 1)[0] if self.padding == "same" else 0
+            starts = np.arange(output_length(size, k, s, 1, self.padding)) * s - before
+            per_axis.append(np.minimum(starts + k, size) - np.maximum(starts, 0))
+        counts = np.outer(per_axis[0], per_axis[1])[None, :, :, None]
+        return tf.constant(counts, dtype=inputs.dtype)
+
+    def _reduce(self, inputs):
+        if self._mode == "max":
+            return ops.max(self._columns(inputs, float("-inf")), axis=-2)
+        # The mean ignores padded cells, as Keras does.
+        return ops.sum(self._columns(inputs, 0.0), axis=-2) / self._window_counts(inputs)
 
     def call(self, inputs):
         if self.implementation == "native":
             pool = ops.max_pool if self._mode == "max" else ops.average_pool
             return pool(inputs, self.pool_size, self.strides, self.padding,
                         data_format="channels_last")
-        if self._mode == "max":
-            return ops.max(self._columns(inputs, float("-inf")), axis=-2)
-        total = ops.sum(self._columns(inputs, 0.0), axis=-2)
-        if self.padding == "valid":
-            return total / ops.cast(self.pool_size[0] * self.pool_size[1], total.dtype)
-        # The mean ignores padded cells, as Keras does: divide by the number of
-        # real cells under each window (Im2Col of ones, no gradient needed).
-        ones = tf.ones_like(inputs[:1, :, :, :1])
-        counts = ops.sum(self._columns(ones, 0.0), axis=-2)  # (1, H', W', 1)
-        return total / tf.stop_gradient(counts)
+        out_h, out_w = self.compute_output_shape(inputs.shape)[1:3]
+        columns = (out_h or 32) * (out_w or 32) * self.pool_size[0] * self.pool_size[1] * (
+            inputs.shape[-1])
+        chunk = examples_per_chunk(columns, inputs.dtype)
+        (outputs,) = map_batch_chunks(lambda x: (self._reduce(x),), [inputs], chunk, ("concat",))
+        return tf.ensure_shape(outputs, self.compute_output_shape(inputs.shape))
 
     def compute_output_shape(self, input_shape):
         shape = args.check_rank(input_shape, 4, self)
