@@ -59,7 +59,7 @@ def info_cmd(model):
 
 
 @main.command("demo")
-@click.option("--epochs", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @user_errors
 def demo_cmd(epochs, seed):
