@@ -12,13 +12,15 @@ from kzoo.models.flops import count_flops
 from kzoo.models.features import feature_extractor
 
 # Importing the families registers their builders.
-from kzoo.models import resnet  # noqa: E402,F401
+from kzoo.models import alexnet, inception, lenet, maxout, mlp, resnet, vgg  # noqa: F401
+from kzoo.models.lrn import LocalResponseNorm
 
 __all__ = [
     "adapt_input_conv",
     "count_flops",
     "create_model",
     "feature_extractor",
+    "LocalResponseNorm",
     "list_models",
     "model_info",
     "register_model",
