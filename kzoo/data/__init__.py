@@ -1,0 +1,21 @@
+"""Datasets as `tf.data` pipelines (`kzoo.data.load`) with offline fallbacks."""
+
+from kzoo.data.catalog import DATASETS
+from kzoo.data.pipeline import channel_statistics, info, load
+from kzoo.data.sources import DatasetNotFoundError, load_arrays, read_idx
+
+
+def list_datasets():
+    """Names `kzoo.data.load` accepts."""
+    return sorted(DATASETS)
+
+
+__all__ = [
+    "DatasetNotFoundError",
+    "channel_statistics",
+    "info",
+    "list_datasets",
+    "load",
+    "load_arrays",
+    "read_idx",
+]
