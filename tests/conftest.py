@@ -1,0 +1,39 @@
+"""Shared test set-up: two logical CPU devices and fixed seeds.
+
+The logical devices must exist before TensorFlow initializes, so they are
+configured here, at import, before any test module imports kzoo or Keras.
+They give `MirroredStrategy` two real replicas on one CPU.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+try:
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0],
+        [tf.config.LogicalDeviceConfiguration()] * 2,
+    )
+except RuntimeError:
+    # TensorFlow was already initialized (e.g. by a plugin); distribution
+    # tests then report that two logical devices are missing.
+    pass
+
+
+@pytest.fixture(autouse=True)
+def fixed_seeds():
+    """Python, NumPy, TensorFlow and Keras seeds, reset for every test."""
+    keras.utils.set_random_seed(1234)
+    yield
+
+
+@pytest.fixture
+def rng():
+    """A NumPy generator with a fixed seed."""
+    import numpy as np
+
+    return np.random.default_rng(0)
