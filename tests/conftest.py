@@ -2,7 +2,8 @@
 
 The logical devices must exist before TensorFlow initializes, so they are
 configured here, at import, before any test module imports kzoo or Keras.
-They give `MirroredStrategy` two real replicas on one CPU.
+They give `MirroredStrategy` two real replicas on one CPU
+(`run_layer_test(..., check_distribution=True)`).
 """
 
 import os
@@ -10,6 +11,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -20,20 +22,17 @@ try:
     )
 except RuntimeError:
     # TensorFlow was already initialized (e.g. by a plugin); distribution
-    # tests then report that two logical devices are missing.
+    # checks then say that two logical devices are missing.
     pass
 
 
 @pytest.fixture(autouse=True)
 def fixed_seeds():
-    """Python, NumPy, TensorFlow and Keras seeds, reset for every test."""
+    """Python, NumPy, TensorFlow and Keras seeds (weight initializers), per test."""
     keras.utils.set_random_seed(1234)
-    yield
 
 
 @pytest.fixture
 def rng():
-    """A NumPy generator with a fixed seed."""
-    import numpy as np
-
+    """A NumPy generator with a fixed seed, for test data."""
     return np.random.default_rng(0)

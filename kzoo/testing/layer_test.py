@@ -117,7 +117,6 @@ def run_layer_test(
             raise ValueError("Pass `input_shape` or `input_data`. Received neither.")
         input_data = rng.standard_normal(input_shape)
     input_data = np.asarray(input_data, dtype="float32")
-    input_shape = tuple(input_data.shape)
     call_kwargs = {"training": False} if supports_training_arg else {}
 
     _check_training_arg(layer_cls, supports_training_arg)
@@ -130,7 +129,7 @@ def run_layer_test(
     if check_training and layer.trainable_weights:
         _check_training_step(layer_cls, init_kwargs, input_data, output.shape, rng)
     if check_saving:
-        _check_saving(layer_cls, init_kwargs, layer, input_data, output)
+        _check_saving(layer_cls, layer, input_data, output)
     if check_mixed_precision:
         _check_mixed_precision(layer_cls, init_kwargs, layer, input_data, output, call_kwargs)
     if check_gradients:
@@ -324,7 +323,7 @@ def _check_training_step(layer_cls, init_kwargs, x, output_shape, rng):
         )
 
 
-def _check_saving(layer_cls, init_kwargs, layer, x, output):
+def _check_saving(layer_cls, layer, x, output):
     model = _functional(_copy(layer_cls, layer, x.shape), x.shape)
     with tempfile.TemporaryDirectory() as directory:
         path = os.path.join(directory, "model.keras")

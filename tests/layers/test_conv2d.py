@@ -152,7 +152,8 @@ def test_unknown_option_raises(argument, value):
 @pytest.mark.parametrize("kernel_size, dilation", [(6, 1), (3, 3)])
 def test_window_larger_than_valid_input_raises(kernel_size, dilation):
     layer = Conv2D(2, kernel_size, dilation_rate=dilation)
-    with pytest.raises(ValueError, match=r"(?s)kernel_size.*padding='valid'.*Received: input_shape"):
+    message = r"(?s)kernel_size.*padding='valid'.*Received: input_shape"
+    with pytest.raises(ValueError, match=message):
         layer(np.zeros((1, 5, 6, 3), "float32"))
 
 
@@ -185,7 +186,7 @@ def test_call_with_wrong_rank_raises(shape):
 def test_call_with_other_channel_count_than_built_raises():
     layer = Conv2D(2, 3)
     layer(np.zeros((1, 5, 5, 3), "float32"))
-    with pytest.raises(ValueError, match=r"(?s)channels.*3.*Received: input"):
+    with pytest.raises(ValueError, match=r"(?s)channel.*Received: input\w*=\(1, 5, 5, 4\)"):
         layer(np.zeros((1, 5, 5, 4), "float32"))
 
 
