@@ -15,7 +15,7 @@ def current_learning_rate(model) -> Optional[float]:
     if optimizer is None:
         return None
     try:
-        return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        return float(optimizer.learning_rate)
     except (AttributeError, TypeError, ValueError):
         return None
 
@@ -92,7 +92,7 @@ class ExplosionGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.stopped or not logs or self.monitor not in logs:
             return
-        value = float(keras.ops.convert_to_numpy(logs[self.monitor]))
+        value = float(logs[self.monitor])
         if self.first_value is None and math.isfinite(value):
             self.first_value = value
             return
