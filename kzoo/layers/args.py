@@ -48,6 +48,17 @@ def choice(value, name, options):
     return normalized
 
 
+def check_input(shape, layer, channels=None):
+    """Call-time check of a 4D input: its rank and, once built, its channel count."""
+    shape = check_rank(shape, 4, layer)
+    if channels is not None and shape[-1] is not None and shape[-1] != channels:
+        raise ValueError(
+            f"Layer {layer.__class__.__name__} ({layer.name!r}) was built for inputs with "
+            f"{channels} channels (last axis). Received: input_shape={shape}"
+        )
+    return shape
+
+
 def check_rank(shape, rank, layer, what="inputs"):
     """Raises when `shape` (a TensorShape, tuple or list) is not of `rank`."""
     shape = tuple(shape)

@@ -146,7 +146,8 @@ class BatchNorm(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        x = ops.cast(inputs, "float32")  # statistics in float32, whatever the policy
+        # Statistics in the variable dtype: float32 under mixed policies.
+        x = ops.cast(inputs, self.variable_dtype)
         if training and self.trainable:
             # Biased variance, as in the paper; all-reduced across replicas when
             # synchronized (Keras's moments does the cross-replica sums).

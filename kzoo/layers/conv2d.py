@@ -193,7 +193,6 @@ class Conv2D(keras.layers.Layer):
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.bias_constraint = keras.constraints.get(bias_constraint)
-        self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
         shape = args.check_rank(input_shape, 4, self)
@@ -221,10 +220,10 @@ class Conv2D(keras.layers.Layer):
             )
         else:
             self.bias = None
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: channels})
         self.built = True
 
     def call(self, inputs):
+        args.check_input(inputs.shape, self, channels=self.kernel.shape[2])
         if self.implementation == "native":
             outputs = ops.conv(
                 inputs,

@@ -294,15 +294,14 @@ class Im2Col(keras.layers.Layer):
         self.strides = args.positive_int_tuple(strides, "strides")
         self.padding = args.choice(padding, "padding", args.PADDINGS)
         self.dilation_rate = args.positive_int_tuple(dilation_rate, "dilation_rate")
-        self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
         shape = args.check_rank(input_shape, 4, self)
         check_window_fits(shape, self.kernel_size, self.dilation_rate, self.padding, self)
-        self.input_spec = keras.layers.InputSpec(ndim=4, axes={-1: shape[-1]})
         self.built = True
 
     def call(self, inputs):
+        args.check_input(inputs.shape, self)
         return im2col(inputs, self.kernel_size, self.strides, self.dilation_rate, self.padding)
 
     def compute_output_shape(self, input_shape):

@@ -31,7 +31,6 @@ class _Pool2D(keras.layers.Layer):
         )
         self.padding = args.choice(padding, "padding", args.PADDINGS)
         self.implementation = args.choice(implementation, "implementation", args.IMPLEMENTATIONS)
-        self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
         shape = args.check_rank(input_shape, 4, self)
@@ -70,6 +69,7 @@ class _Pool2D(keras.layers.Layer):
         return self._pooled(inputs, 0.0, tf.reduce_sum) / self._window_counts(inputs)
 
     def call(self, inputs):
+        args.check_input(inputs.shape, self)
         if self.implementation == "native":
             pool = ops.max_pool if self._mode == "max" else ops.average_pool
             return pool(inputs, self.pool_size, self.strides, self.padding,

@@ -167,22 +167,12 @@ def test_unknown_channel_count_raises():
         Conv2D(2, 3)(keras.Input((5, 5, None)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras's InputSpec(ndim=4) check runs before kzoo's own rank check and says "
-    "'expected ndim=4, found ndim=3. Full shape received: ...' (no argument, no 'Received:')",
-)
 @pytest.mark.parametrize("shape", [(5, 5, 3), (1, 1, 5, 5, 3)])
 def test_call_with_wrong_rank_raises(shape):
     with pytest.raises(ValueError, match=r"inputs.*rank 4.*Received: input"):
         Conv2D(2, 3)(np.zeros(shape, "float32"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras's InputSpec(axes={-1: C}) check answers with 'expected axis -1 of input "
-    "shape to have value 3, but received input with shape ...' (no argument, no 'Received:')",
-)
 def test_call_with_other_channel_count_than_built_raises():
     layer = Conv2D(2, 3)
     layer(np.zeros((1, 5, 5, 3), "float32"))

@@ -126,11 +126,6 @@ def test_window_larger_than_valid_input_raises():
         Im2Col(3, dilation_rate=2)(np.zeros((1, 4, 6, 1), "float32"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras's InputSpec(ndim=4) check runs before kzoo's own rank check and says "
-    "'expected ndim=4, found ndim=3. Full shape received: ...' (no argument, no 'Received:')",
-)
 def test_call_with_wrong_rank_raises():
     with pytest.raises(ValueError, match=r"inputs.*rank 4.*Received: input"):
         Im2Col(2)(np.zeros((4, 4, 1), "float32"))

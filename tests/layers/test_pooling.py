@@ -97,11 +97,6 @@ def test_window_larger_than_valid_input_raises(ours_cls):
         ours_cls(4)(np.zeros((1, 3, 5, 1), "float32"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras's InputSpec(ndim=4) check runs before kzoo's own rank check and says "
-    "'expected ndim=4, found ndim=3. Full shape received: ...' (no argument, no 'Received:')",
-)
 @pytest.mark.parametrize("ours_cls", [MaxPool2D, AvgPool2D], ids=PAIR_IDS)
 def test_call_with_wrong_rank_raises(ours_cls):
     with pytest.raises(ValueError, match=r"inputs.*rank 4.*Received: input"):
