@@ -5,11 +5,12 @@ Keras serialization, so `.keras` files that use them load without
 `custom_objects`.
 """
 
+from kzoo import data
 from kzoo import layers
 from kzoo import initializers, optimizers, callbacks, training
 from kzoo import models
 from kzoo.models.registry import create_model, list_models, model_info
 from kzoo.version import __version__
 
-__all__ = ["layers", "models", "create_model", "list_models", "model_info", "__version__",
+__all__ = ["data", "layers", "models", "create_model", "list_models", "model_info", "__version__",
            "initializers", "optimizers", "callbacks", "training"]

@@ -67,3 +67,13 @@ def demo_cmd(epochs, seed):
     from kzoo.demo import run_demo
 
     run_demo(epochs=epochs, seed=seed)
+
+
+def _register_training_commands():
+    from kzoo.training import cli as training_cli
+
+    for command in (training_cli.train_cmd, training_cli.evaluate_cmd, training_cli.predict_cmd):
+        main.add_command(command)
+
+
+_register_training_commands()

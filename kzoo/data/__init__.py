@@ -1,7 +1,7 @@
 """Datasets as `tf.data` pipelines (`kzoo.data.load`) with offline fallbacks."""
 
 from kzoo.data.catalog import DATASETS
-from kzoo.data.pipeline import channel_statistics, info, load
+from kzoo.data.pipeline import channel_statistics, from_arrays, info, load
 from kzoo.data.sources import DatasetNotFoundError, load_arrays, read_idx
 
 
@@ -13,6 +13,7 @@ def list_datasets():
 __all__ = [
     "DatasetNotFoundError",
     "channel_statistics",
+    "from_arrays",
     "info",
     "list_datasets",
     "load",

@@ -94,6 +94,26 @@ def load(
     >>> images, labels = next(iter(ds))
     """
     spec = get_spec(name)
+    images, labels, _ = load_arrays(name, split, data_dir=data_dir, download=download)
+    mean = std = None
+    if normalize == "standardize":
+        mean, std = channel_statistics(name, data_dir=data_dir, download=download)
+    return from_arrays(
+        images, labels, batch_size,
+        shuffle=split == "train" if shuffle is None else shuffle,
+        normalize=normalize,
+        augment=augment if split == "train" else None,
+        seed=seed, mean=mean, std=std, drop_remainder=drop_remainder,
+    )
+
+
+def from_arrays(images, labels, batch_size, *, shuffle=False, normalize="scale", augment=None,
+                seed=None, mean=None, std=None, drop_remainder=False):
+    """The `load` pipeline over in-memory uint8 images (N, H, W, C) and labels.
+
+    `mean` and `std` (per channel, pixels in [0, 1]) are required for
+    `normalize="standardize"`. See `load` for the other arguments.
+    """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(
             f"Argument `batch_size` must be a positive int. Received: batch_size={batch_size!r}"
@@ -103,9 +123,9 @@ def load(
             f"Argument `normalize` must be one of {list(NORMALIZATIONS)}. "
             f"Received: normalize={normalize!r}"
         )
+    if normalize == "standardize" and (mean is None or std is None):
+        raise ValueError("normalize='standardize' needs `mean` and `std`. Received: None")
     names = parse_augment(augment)
-    images, labels, _ = load_arrays(name, split, data_dir=data_dir, download=download)
-    shuffle = split == "train" if shuffle is None else bool(shuffle)
 
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
@@ -113,12 +133,9 @@ def load(
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
 
     scale = normalize in ("scale", "standardize") or bool(names)
-    mean = std = None
-    if normalize == "standardize":
-        mean, std = channel_statistics(name, data_dir=data_dir, download=download)
     augmenter = None
-    if names and split == "train":
-        augmenter = keras.Sequential(augmentation_layers(names, spec.shape, seed))
+    if names:
+        augmenter = keras.Sequential(augmentation_layers(names, images.shape[1:], seed))
 
     def prepare(x, y):
         x = tf.cast(x, tf.float32)
@@ -132,7 +149,9 @@ def load(
             x = x * 255.0  # augmented in [0, 1], handed back raw
         return x, y
 
-    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # Deterministic order of the mapped elements, so a seeded run repeats exactly.
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def info(name):

@@ -1,7 +1,18 @@
-"""Training sanity checks: `overfit_check` (can the model overfit a tiny subset?)."""
+"""Training: `train` a zoo model into a resumable run directory, and sanity
+checks such as `overfit_check` (can the model overfit a tiny subset?)."""
 
 from kzoo.training.overfit_check import OverfitResult
 from kzoo.training.overfit_check import overfit_check
 from kzoo.training.overfit_check import without_regularization
+from kzoo.training.trainer import TrainConfig
+from kzoo.training.trainer import build_model
+from kzoo.training.trainer import train
 
-__all__ = ["overfit_check", "OverfitResult", "without_regularization"]
+__all__ = [
+    "overfit_check",
+    "OverfitResult",
+    "without_regularization",
+    "TrainConfig",
+    "build_model",
+    "train",
+]
