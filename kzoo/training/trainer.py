@@ -192,7 +192,7 @@ def check_run_dir(run_dir, config):
         )
 
 
-def train(config, output_dir, *, overwrite=False, export=False, verbose="auto"):
+def train(config, output_dir, *, overwrite=False, export=False, verbose="auto", callbacks=()):
     """Trains `config.model` on `config.dataset` into `output_dir`, or resumes there.
 
     Args:
@@ -202,6 +202,7 @@ def train(config, output_dir, *, overwrite=False, export=False, verbose="auto"):
         overwrite: start afresh, deleting what `output_dir` holds.
         export: also write a SavedModel to `output_dir/saved_model`.
         verbose: Keras `fit` verbosity (`"auto"`: progress bars on a terminal).
+        callbacks: extra Keras callbacks, run after the checkpoint is saved.
 
     Returns:
         The metrics dict also written to `metrics.json`.
@@ -260,16 +261,19 @@ def train(config, output_dir, *, overwrite=False, export=False, verbose="auto"):
 
     history_path = os.path.join(output_dir, "history.csv")
     callbacks = [
-        # Order matters: the checkpoint is written after the epoch's history row.
+        # Order matters: the checkpoint is written after the epoch's history row,
+        # and before the user's callbacks (which may stop or interrupt the run).
         keras.callbacks.CSVLogger(history_path, append=True),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
         ExplosionGuard(),
         keras.callbacks.BackupAndRestore(os.path.join(output_dir, "checkpoint"),
                                          delete_checkpoint=False),
+        *callbacks,
     ]
     start = time.time()
+    # The dataset shuffles itself (seeded), so fit must not.
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
-              verbose=verbose)
+              verbose=verbose, shuffle=False)
     train_seconds = time.time() - start
 
     test_ds = kzoo.data.from_arrays(test_images, test_labels, 512, normalize=None)
