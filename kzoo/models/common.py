@@ -255,7 +255,10 @@ def load_weights(model, weights, *, presets=None, include_top=True):
         _assign(model, saved, source=path)
         return model
     try:
-        model.load_weights(path)
+        with warnings.catch_warnings():
+            # A failed attempt (another channel count) warns about each layer it skipped.
+            warnings.simplefilter("ignore")
+            model.load_weights(path)
     except ValueError:
         channels = model.inputs[0].shape[-1]
         if channels == 3:
@@ -271,8 +274,8 @@ def load_weights(model, weights, *, presets=None, include_top=True):
 def adapt_input_conv(kernel, in_channels):
     """Adapts a first-convolution kernel (kh, kw, C, filters) to `in_channels`.
 
-    As timm's `adapt_input_conv`: one channel sums the kernel over the RGB
-    axis (so a grey image g gives the RGB model's output on [g, g, g]); more
+    As timm's `adapt_input_conv`: one channel sums the kernel over its input
+    channels (so a grey image g gives the RGB model's output on [g, g, g]); more
     channels repeat the RGB kernel cyclically and scale it by 3 / in_channels,
     which keeps the activation scale.
 
@@ -287,14 +290,6 @@ def adapt_input_conv(kernel, in_channels):
     if saved == in_channels:
         return kernel
     if in_channels == 1:
-        if saved > 3:
-            if saved % 3:
-                raise ValueError(
-                    "Cannot adapt a first convolution to 1 channel: its input channels "
-                    f"are not RGB groups. Received: kernel shape {kernel.shape}"
-                )
-            kernel = kernel.reshape(*kernel.shape[:2], saved // 3, 3, kernel.shape[-1])
-            return kernel.sum(axis=3)
         return kernel.sum(axis=2, keepdims=True)
     if saved != 3:
         raise ValueError(
@@ -367,6 +362,8 @@ def _with_input_channels(model, channels):
     """A copy of functional `model` (fresh weights) whose input has `channels` channels."""
     config = model.get_config()
     for layer in config["layers"]:
+        # Layers then build from the graph, not from their recorded input shapes.
+        layer.pop("build_config", None)
         if layer["class_name"] == "InputLayer":
             shape = list(layer["config"]["batch_shape"])
             shape[-1] = channels

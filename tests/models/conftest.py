@@ -1,0 +1,52 @@
+"""Helpers for the model tests: cheap input shapes, weight randomization, legacy files."""
+
+import h5py
+import keras
+import numpy as np
+import pytest
+from keras.src.legacy.saving import legacy_h5_format
+
+import kzoo
+from kzoo.models.registry import get_entry
+
+
+def min_input_shape(name, channels=None):
+    """The registry's default input shape with height and width at the minimum."""
+    entry = get_entry(name)
+    shape = entry.default_input_shape
+    if len(shape) == 1:
+        return shape
+    size = entry.min_input_size
+    return (size, size, channels or shape[-1])
+
+
+def randomize_statistics(model, seed=0):
+    """Non-trivial biases, BatchNorm scales and moving statistics (fresh ones are 0/1)."""
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        if "moving_variance" in v.path or "gamma" in v.path:
+            v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+        elif "moving_mean" in v.path or "beta" in v.path or "bias" in v.path:
+            v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32"))
+    return model
+
+
+def write_legacy_h5(model, path):
+    """The keras.applications weight-file layout (groups by layer name)."""
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+__all__ = ["kzoo", "min_input_shape", "randomize_statistics", "write_legacy_h5"]
