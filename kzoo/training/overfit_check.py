@@ -33,6 +33,8 @@ class OverfitResult:
             behave differently at inference, e.g. batch normalization).
         losses: training loss of every epoch.
         loss_ratio: last loss / first loss: how far the loss fell.
+        epochs_to_half_loss: first epoch (1-based) whose loss was at most
+            half the first epoch's, or `None`: how fast the loss fell.
     """
 
     n: int
@@ -43,6 +45,7 @@ class OverfitResult:
     final_accuracy: float
     losses: tuple
     loss_ratio: float
+    epochs_to_half_loss: Optional[int] = None
 
     @property
     def first_loss(self) -> float:
@@ -60,10 +63,15 @@ class OverfitResult:
             else f"did NOT reach 100% training accuracy in {self.epochs_run} epochs "
             f"(last: {self.train_accuracy:.1%})"
         )
+        halved = (
+            f"halved by epoch {self.epochs_to_half_loss}"
+            if self.epochs_to_half_loss
+            else "never halved"
+        )
         return (
             f"overfit check on {self.n} examples: {verdict}\n"
-            f"loss {self.first_loss:.4g} -> {self.final_loss:.4g} "
-            f"(x{self.loss_ratio:.3g}) over {self.epochs_run} epochs; "
+            f"loss {self.first_loss:.4g} -> {self.final_loss:.4g} (x{self.loss_ratio:.3g}) "
+            f"over {self.epochs_run} epochs, {halved}; "
             f"inference accuracy {self.final_accuracy:.1%}"
         )
 
@@ -269,4 +277,7 @@ def overfit_check(
         final_accuracy=float(evaluation["accuracy"]),
         losses=losses,
         loss_ratio=losses[-1] / losses[0] if losses[0] else float("nan"),
+        epochs_to_half_loss=next(
+            (i + 1 for i, v in enumerate(losses) if v <= 0.5 * losses[0]), None
+        ),
     )
