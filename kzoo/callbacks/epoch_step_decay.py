@@ -29,7 +29,12 @@ class EpochStepDecay(keras.callbacks.Callback):
     >>> model.fit(x, y, epochs=90, callbacks=[decay])
     """
 
-    def __init__(self, factor: float = 0.5, every: int = 10, initial_learning_rate: Optional[float] = None):
+    def __init__(
+        self,
+        factor: float = 0.5,
+        every: int = 10,
+        initial_learning_rate: Optional[float] = None,
+    ):
         super().__init__()
         if (
             isinstance(factor, bool)
@@ -37,9 +42,13 @@ class EpochStepDecay(keras.callbacks.Callback):
             or not math.isfinite(factor)
             or factor <= 0
         ):
-            raise ValueError(f"Argument `factor` must be a positive number. Received: factor={factor!r}")
+            raise ValueError(
+                f"Argument `factor` must be a positive number. Received: factor={factor!r}"
+            )
         if not isinstance(every, numbers.Integral) or isinstance(every, bool) or every <= 0:
-            raise ValueError(f"Argument `every` must be a positive integer. Received: every={every!r}")
+            raise ValueError(
+                f"Argument `every` must be a positive integer. Received: every={every!r}"
+            )
         if initial_learning_rate is not None and (
             isinstance(initial_learning_rate, bool)
             or not isinstance(initial_learning_rate, numbers.Real)

@@ -57,7 +57,7 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     Example:
 
     >>> kzoo.initializers.calculate_gain("leaky_relu", 0.2)
-    1.386750490563073
+    1.3867504905630728
     """
     if param is not None and (
         not isinstance(param, numbers.Real) or isinstance(param, bool) or not math.isfinite(param)

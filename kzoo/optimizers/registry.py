@@ -38,17 +38,20 @@ _NON_NEGATIVE = ("epsilon", "weight_decay", "initial_accumulator_value", "moment
 def get(name: str, **kwargs: Any) -> keras.optimizers.Optimizer:
     """Returns a new Keras 3 optimizer by textbook name.
 
-    | name       | optimizer                                     | update                                   |
-    |------------|-----------------------------------------------|------------------------------------------|
-    | `sgd`      | `keras.optimizers.SGD()`                      | `w -= lr * g`                            |
-    | `momentum` | `SGD(momentum=0.9)`                           | `v = m*v + lr*g; w -= v`                 |
-    | `nesterov` | `SGD(momentum=0.9, nesterov=True)`            | gradient at the look-ahead `w - m*v` (1) |
-    | `adagrad`  | `Adagrad(initial_accumulator_value=0.0)`      | `G += g**2; w -= lr*g/sqrt(G + eps)`     |
-    | `rmsprop`  | `RMSprop()` (`rho=0.9`)                       | `G = rho*G + (1-rho)*g**2; w -= lr*g/sqrt(G + eps)` |
-    | `adam`     | `Adam()`                                      | bias-corrected moments (2)               |
-    | `amsgrad`  | `Adam(amsgrad=True)`                          | Adam with `v_max = max(v_max, v)` (3)    |
-    | `nadam`    | `kzoo.optimizers.NAdam()` (`momentum_decay=0.004`) | published NAdam                     |
-    | `adamw`    | `AdamW()` (`weight_decay=0.004`)              | Adam plus `w -= lr * weight_decay * w`   |
+    - `sgd`: `keras.optimizers.SGD()`; `w -= lr * g`.
+    - `momentum`: `SGD(momentum=0.9)`; `v = m * v + lr * g; w -= v`.
+    - `nesterov`: `SGD(momentum=0.9, nesterov=True)`; the gradient is taken at
+      the look-ahead point `w - m * v` (1).
+    - `adagrad`: `Adagrad(initial_accumulator_value=0.0)`;
+      `G += g**2; w -= lr * g / sqrt(G + eps)`.
+    - `rmsprop`: `RMSprop()` (`rho=0.9`);
+      `G = rho * G + (1 - rho) * g**2; w -= lr * g / sqrt(G + eps)`.
+    - `adam`: `Adam()`; bias-corrected moments (2).
+    - `amsgrad`: `Adam(amsgrad=True)`; Adam with `v_max = max(v_max, v)` (3).
+    - `nadam`: `kzoo.optimizers.NAdam()` (`momentum_decay=0.004`); the
+      published NAdam.
+    - `adamw`: `AdamW()` (`weight_decay=0.004`); Adam plus the decoupled
+      decay `w -= lr * weight_decay * w`.
 
     (1) Keras stores the look-ahead parameters `w - m*v` in the variable
     (Sutskever et al.'s reformulation); the iterates are the textbook ones,

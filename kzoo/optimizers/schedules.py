@@ -21,7 +21,9 @@ __all__ = ["StepDecay", "ExponentialDecay", "InverseTimeDecay"]
 
 def _check_positive_int(value, name):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ValueError(
+            f"Argument `{name}` must be a positive integer. Received: {name}={value!r}"
+        )
     return int(value)
 
 

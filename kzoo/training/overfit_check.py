@@ -239,7 +239,9 @@ def overfit_check(
             f"Received: n={n!r}"
         )
     if not isinstance(epochs, numbers.Integral) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"Argument `epochs` must be a positive integer. Received: epochs={epochs!r}")
+        raise ValueError(
+            f"Argument `epochs` must be a positive integer. Received: epochs={epochs!r}"
+        )
     x_small = np.asarray(x[:n])
     y_small = np.asarray(y[:n])
 
@@ -267,7 +269,9 @@ def overfit_check(
     accuracies = [float(a) for a in history["accuracy"]]
     losses = tuple(float(v) for v in history["loss"])
     hits = [i for i, a in enumerate(accuracies) if a >= 1.0]
-    evaluation = clone.evaluate(x_small, y_small, batch_size=batch_size or n, verbose=0, return_dict=True)
+    evaluation = clone.evaluate(
+        x_small, y_small, batch_size=batch_size or n, verbose=0, return_dict=True
+    )
     return OverfitResult(
         n=int(n),
         reached_100=bool(hits),

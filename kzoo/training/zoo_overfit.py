@@ -11,7 +11,9 @@ from kzoo.training.overfit_check import overfit_check
 __all__ = ["overfit_check_model", "fit_images_to_input"]
 
 
-def fit_images_to_input(images: np.ndarray, input_shape: tuple, min_input_size: int = 1) -> np.ndarray:
+def fit_images_to_input(
+    images: np.ndarray, input_shape: tuple, min_input_size: int = 1
+) -> np.ndarray:
     """Adapts a batch of images `(N, H, W, C)` to a model's input shape.
 
     - A flat input `(D,)` gets the images flattened, resized first to the

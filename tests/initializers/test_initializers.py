@@ -105,7 +105,10 @@ def test_normal_variants_are_untruncated_gaussians(cls, std):
         (dict(nonlinearity="tanh"), (5.0 / 3.0) / math.sqrt(FAN_IN)),
         (dict(nonlinearity="leaky_relu", param=0.2), math.sqrt(2.0 / 1.04 / FAN_IN)),
         (dict(nonlinearity="linear", mode="fan_out"), 1.0 / math.sqrt(FAN_OUT)),
-        (dict(nonlinearity="tanh", mode="fan_avg"), (5.0 / 3.0) * math.sqrt(2.0 / (FAN_IN + FAN_OUT))),
+        (
+            dict(nonlinearity="tanh", mode="fan_avg"),
+            (5.0 / 3.0) * math.sqrt(2.0 / (FAN_IN + FAN_OUT)),
+        ),
         (dict(nonlinearity="selu", distribution="uniform"), 0.75 / math.sqrt(FAN_IN)),
         (dict(nonlinearity="relu", distribution="truncated_normal"), math.sqrt(2.0 / FAN_IN)),
     ],

@@ -90,7 +90,10 @@ def data():
 def test_keras_file_round_trip_restores_optimizer_state(name, data, tmp_path):
     x, y = data
     model = _tiny_model()
-    model.compile(optimizer=kzoo.optimizers.get(name, learning_rate=0.05), loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=kzoo.optimizers.get(name, learning_rate=0.05),
+        loss="sparse_categorical_crossentropy",
+    )
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # 4 steps
     path = tmp_path / f"{name}.keras"
     model.save(path)

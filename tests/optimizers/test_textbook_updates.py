@@ -270,7 +270,8 @@ def test_nadam_momentum_decay_matters_and_psi_one_is_keras_nadam():
 
 def test_amsgrad_maximum_matters_on_this_problem():
     params, grad, _ = make_problem()
-    ams = run_reference(adam_ref(LR_ADAPTIVE, GAMMA, BETA_2_FAST, 1e-12, amsgrad=True), params, grad)
+    ams_step = adam_ref(LR_ADAPTIVE, GAMMA, BETA_2_FAST, 1e-12, amsgrad=True)
+    ams = run_reference(ams_step, params, grad)
     plain = run_reference(adam_ref(LR_ADAPTIVE, GAMMA, BETA_2_FAST, 1e-12), params, grad)
     assert np.abs(ams[-1][0] - plain[-1][0]).max() > 1e-4
 

@@ -117,5 +117,7 @@ def test_epoch_step_decay_in_fit():
     model = _compiled(lr=0.08)
     decay = kzoo.callbacks.EpochStepDecay(factor=0.5, every=2)
     history = model.fit(x, y, batch_size=32, epochs=5, verbose=0, callbacks=[decay])
-    np.testing.assert_allclose(history.history["learning_rate"], [0.08, 0.08, 0.04, 0.04, 0.02], rtol=1e-6)
+    np.testing.assert_allclose(
+        history.history["learning_rate"], [0.08, 0.08, 0.04, 0.04, 0.02], rtol=1e-6
+    )
     assert decay.learning_rate_at(10) == pytest.approx(0.08 * 0.5**5)

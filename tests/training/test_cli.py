@@ -25,7 +25,8 @@ def test_overfit_check_on_a_zoo_model():
 
 def test_overfit_check_fails_with_status_1():
     result = CliRunner().invoke(
-        main, ["overfit-check", "mlp", "--optimizer", "sgd", "--learning-rate", "0", "--epochs", "2"]
+        main,
+        ["overfit-check", "mlp", "--optimizer", "sgd", "--learning-rate", "0", "--epochs", "2"],
     )
     assert result.exit_code == 1
     assert "did NOT reach" in result.output
