@@ -139,6 +139,7 @@ def feature_extractor(model, stages=None, *, name=None):
                     }]
                 chosen.append(match[0])
     outputs = [model.get_layer(s["name"]).output for s in chosen]
-    extractor = keras.Model(model.inputs, outputs, name=name or f"{model.name}_features")
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    extractor = keras.Model(inputs, outputs, name=name or f"{model.name}_features")
     extractor.feature_info = chosen
     return extractor

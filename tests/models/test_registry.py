@@ -1,0 +1,80 @@
+"""The registry: list_models, create_model, model_info, register_model."""
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import kzoo
+from kzoo.models import registry
+
+TABLE = {
+    "mlp", "lenet5", "lenet", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn",
+    "vgg13_bn", "vgg16_bn", "vgg19_bn", "googlenet", "inception_v3", "resnet18", "resnet34",
+    "resnet50", "resnet101", "resnet152", "resnet20", "resnet32", "resnet44", "resnet56",
+    "resnet110", "maxout_net",
+}
+
+
+def test_list_models_has_the_table_sorted():
+    names = kzoo.list_models()
+    assert names == sorted(names)
+    assert TABLE <= set(names)
+    assert kzoo.list_models("vgg*_bn") == ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
+    assert kzoo.list_models("resnet1?") == ["resnet18"]
+    assert kzoo.list_models("nothing*") == []
+
+
+def test_unknown_name_lists_closest_names():
+    with pytest.raises(ValueError, match=r"Closest names: .*resnet50.*Received: name='resnet05'"):
+        kzoo.create_model("resnet05")
+    with pytest.raises(ValueError, match="vgg16"):
+        kzoo.model_info("vgg61")
+
+
+def test_model_info():
+    info = kzoo.model_info("lenet")
+    assert info["family"] == "lenet"
+    assert info["params"] == 431_080
+    # conv1 24·24·20·25, conv2 8·8·50·500, fc 800·500 + 500·10 multiply-adds, doubled.
+    assert info["flops"] == 2 * (24 * 24 * 20 * 25 + 8 * 8 * 50 * 500 + 800 * 500 + 500 * 10)
+    assert info["default_input_shape"] == (28, 28, 1)
+    assert info["min_input_size"] == 16
+    assert "LeCun" in info["reference"]
+    assert info["weights"] == []
+    assert kzoo.model_info("resnet50")["weights"] == ["imagenet"]
+
+
+def test_register_custom_model_duplicate_warns_and_roundtrips(tmp_path):
+    try:
+        @kzoo.models.register_model(family="custom", default_input_shape=(8, 8, 1),
+                                    min_input_size=4)
+        def tiny_cnn(*, input_shape=(8, 8, 1), classes=3, conv_impl="native", **kwargs):
+            inputs = keras.Input(input_shape)
+            x = kzoo.layers.Conv2D(4, 3, implementation=conv_impl)(inputs)
+            x = keras.layers.Flatten()(x)
+            return keras.Model(inputs, kzoo.layers.Affine(classes)(x))
+
+        assert "tiny_cnn" in kzoo.list_models("tiny*")
+        model = kzoo.create_model("tiny_cnn", classes=2)
+        assert model.output.shape == (None, 2)
+        assert kzoo.model_info("tiny_cnn")["family"] == "custom"
+        path = tmp_path / "tiny.keras"
+        model.save(path)
+        x = np.ones((1, 8, 8, 1), "float32")
+        np.testing.assert_allclose(keras.saving.load_model(path)(x), model(x), atol=1e-6)
+
+        with pytest.warns(UserWarning, match="already registered"):
+            kzoo.models.register_model(tiny_cnn, name="tiny_cnn")
+    finally:
+        registry._REGISTRY.pop("tiny_cnn", None)
+        registry._INFO_CACHE.pop("tiny_cnn", None)
+
+
+def test_builders_take_keyword_arguments_only():
+    with pytest.raises(TypeError):
+        registry.get_entry("lenet").builder(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kzoo.create_model("lenet", include_top=False, pooling="avg")
