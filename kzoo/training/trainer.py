@@ -270,6 +270,9 @@ def train(config, output_dir, *, overwrite=False, export=False, verbose="auto", 
                                          delete_checkpoint=False),
         *callbacks,
     ]
+    if verbose == "auto":
+        # Progress bars on a terminal; one line per epoch in logs and pipes.
+        verbose = 1 if sys.stdout.isatty() else 2
     start = time.time()
     # The dataset shuffles itself (seeded), so fit must not.
     model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
