@@ -69,16 +69,6 @@ def demo_cmd(epochs, seed):
     run_demo(epochs=epochs, seed=seed)
 
 
-def _register_training_commands():
-    from kzoo.training import cli as training_cli
-
-    for command in (training_cli.train_cmd, training_cli.evaluate_cmd, training_cli.predict_cmd):
-        main.add_command(command)
-
-
-_register_training_commands()
-
-
 @main.command("activation-stats")
 @click.option("--output", "-o", default="activation_stats.png", show_default=True,
               type=click.Path(dir_okay=False), help="Where to save the plot (PNG, PDF, SVG...).")
@@ -134,3 +124,15 @@ def overfit_check_cmd(model, dataset, n, epochs, optimizer, learning_rate, seed,
         click.echo(f"  epoch {epoch + 1:4d}  loss {result.losses[epoch]:.4g}")
     if not result.reached_100:
         sys.exit(1)
+
+
+def _register_training_commands():
+    from kzoo.training import cli as training_cli
+
+    for command in (training_cli.train_cmd, training_cli.evaluate_cmd, training_cli.predict_cmd,
+                    training_cli.publish_cmd):
+        main.add_command(command)
+
+
+# train, evaluate, predict and publish live beside the trainer.
+_register_training_commands()

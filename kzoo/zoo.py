@@ -203,3 +203,48 @@ def evaluate_model_file(model_file, dataset, batch_size=512):
         "loss": float(np.mean(loss)),
         "examples": int(len(labels)),
     }
+
+
+def publish(run_dir, name=None, root=None):
+    """Adds a finished run's model to the shipped checkpoints and the manifest.
+
+    Copies `run_dir/model.keras` to `saved_models/<name>.keras` (atomically),
+    re-evaluates it on the test split, and records its architecture, dataset,
+    input shape, class names, test accuracy, parameter count, sha256 and the
+    `kzoo train` command that reproduces it. An entry of the same name is
+    replaced.
+
+    Returns:
+        The manifest entry.
+    """
+    import shutil
+
+    root = root or SAVED_MODELS
+    metrics_file = os.path.join(run_dir, "metrics.json")
+    if not os.path.exists(metrics_file):
+        raise FileNotFoundError(f"{run_dir!r} is not a finished run (no metrics.json).")
+    with open(metrics_file) as f:
+        metrics = json.load(f)
+    with open(os.path.join(run_dir, "run.json")) as f:
+        run = json.load(f)
+    name = name or f"{metrics['model']}_{metrics['dataset']}"
+    target = os.path.join(root, f"{name}.keras")
+    with io.atomic_path(target, suffix=".keras") as tmp:
+        shutil.copyfile(os.path.join(run_dir, "model.keras"), tmp)
+    result = evaluate_model_file(target, metrics["dataset"])
+    entry = {
+        "name": name,
+        "architecture": metrics["model"],
+        "dataset": metrics["dataset"],
+        "input_shape": metrics["input_shape"],
+        "class_names": metrics["class_names"],
+        "test_accuracy": round(result["accuracy"], 4),
+        "params": metrics["params"],
+        "file": os.path.basename(target),
+        "sha256": io.sha256(target),
+        "command": run["command"].rsplit(" --output ", 1)[0],
+        "config": run["config"],
+    }
+    entries = [e for e in read_manifest(root) if e["name"] != name] + [entry]
+    write_manifest(entries, root)
+    return entry

@@ -137,3 +137,16 @@ def predict_cmd(model_file, images, top_k):
         best = np.argsort(p)[::-1][:top_k]
         ranked = ", ".join(f"{names[i]} {p[i]:.3f}" for i in best)
         click.echo(f"{path}: {ranked}")
+
+
+@click.command("publish")
+@click.argument("run_dir")
+@click.option("--name", default=None, help="Checkpoint name [default: MODEL_DATASET].")
+@user_errors
+def publish_cmd(run_dir, name):
+    """Ship a finished run's model in saved_models/ and record it in the manifest."""
+    from kzoo.zoo import publish
+
+    entry = publish(run_dir, name)
+    click.echo(f"{entry['name']}: test accuracy {entry['test_accuracy']:.4f}, "
+               f"sha256 {entry['sha256'][:12]}..., file saved_models/{entry['file']}")

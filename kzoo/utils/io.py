@@ -21,6 +21,11 @@ def atomic_path(path, suffix=""):
     os.close(fd)
     try:
         yield tmp
+        if os.path.isfile(tmp):
+            # mkstemp makes 0600 files; give the usual permissions (umask applied).
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         if os.path.isdir(tmp):
