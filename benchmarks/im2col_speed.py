@@ -3,8 +3,9 @@
 For each shape, times the forward pass and the forward+backward pass (gradient
 with respect to the input and the kernel) of `kzoo.layers.Conv2D` /
 `MaxPool2D` / `AvgPool2D` with `implementation="im2col"` and `"native"`, each
-compiled with `tf.function`, and reports the ratio im2col / native (median of
-repeated runs after a warm-up). Writes `benchmarks/results/im2col_speed.json`
+compiled with `tf.function`, and reports the ratio im2col / native: the median
+of repeated runs after a warm-up, the two implementations timed alternately so
+that other load on the machine weighs on both alike. Writes `benchmarks/results/im2col_speed.json`
 and `.md`.
 
     python -m benchmarks im2col_speed [--repeats 20] [--quick]
@@ -38,18 +39,8 @@ POOL_SHAPES = [
 ]
 
 
-def _median_seconds(fn, repeats):
-    fn()  # trace and warm up
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _time_layer(layer, x, repeats):
+def _compiled(layer, x):
+    """(forward, forward+backward) callables of `layer` on `x`, traced and warmed up."""
     layer.build(x.shape)
 
     @tf.function(jit_compile=False)
@@ -65,22 +56,40 @@ def _time_layer(layer, x, repeats):
         return tape.gradient(loss, [x] + layer.trainable_variables)
 
     def run(fn):
-        return lambda: [t.numpy() for t in tf.nest.flatten(fn())]
+        def call():
+            for t in tf.nest.flatten(fn()):
+                t.numpy()
+        call()  # trace
+        call()  # warm up
+        return call
 
-    return _median_seconds(run(forward), repeats), _median_seconds(run(forward_backward), repeats)
+    return run(forward), run(forward_backward)
+
+
+def _interleaved_medians(a, b, repeats):
+    """Median seconds of `a` and `b`, timed alternately so load affects both alike."""
+    times_a, times_b = [], []
+    for _ in range(repeats):
+        for fn, times in ((a, times_a), (b, times_b)):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times_a), statistics.median(times_b)
 
 
 def _measure(label, make_layer, x, repeats):
-    native = _time_layer(make_layer("native"), x, repeats)
-    im2col = _time_layer(make_layer("im2col"), x, repeats)
+    native_fwd, native_fb = _compiled(make_layer("native"), x)
+    im2col_fwd, im2col_fb = _compiled(make_layer("im2col"), x)
+    native_f, im2col_f = _interleaved_medians(native_fwd, im2col_fwd, repeats)
+    native_b, im2col_b = _interleaved_medians(native_fb, im2col_fb, repeats)
     row = {
         "shape": label,
-        "native_forward_ms": 1e3 * native[0],
-        "im2col_forward_ms": 1e3 * im2col[0],
-        "forward_ratio": im2col[0] / native[0],
-        "native_fwd_bwd_ms": 1e3 * native[1],
-        "im2col_fwd_bwd_ms": 1e3 * im2col[1],
-        "fwd_bwd_ratio": im2col[1] / native[1],
+        "native_forward_ms": 1e3 * native_f,
+        "im2col_forward_ms": 1e3 * im2col_f,
+        "forward_ratio": im2col_f / native_f,
+        "native_fwd_bwd_ms": 1e3 * native_b,
+        "im2col_fwd_bwd_ms": 1e3 * im2col_b,
+        "fwd_bwd_ratio": im2col_b / native_b,
     }
     print(f"{label:34s} forward {row['forward_ratio']:.2f}x   "
           f"forward+backward {row['fwd_bwd_ratio']:.2f}x", flush=True)
@@ -107,7 +116,7 @@ def run(repeats=20):
             x, repeats))
     return {
         "benchmark": "im2col_speed",
-        "what": "median time of im2col path / native kernel, same process, tf.function, CPU",
+        "what": "median time of im2col path / native kernel, same process, interleaved runs, tf.function, CPU",
         "target": "forward+backward within 2x of native",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "tensorflow": tf.__version__},
