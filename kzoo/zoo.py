@@ -15,12 +15,15 @@ import numpy as np
 
 from kzoo.utils import io
 
-#: Where the shipped checkpoints live: $KZOO_SAVED_MODELS, else the
-#: repository's saved_models/ beside the kzoo package.
-SAVED_MODELS = os.environ.get(
-    "KZOO_SAVED_MODELS",
-    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models"),
+#: The repository's saved_models/ beside the kzoo package.
+REPOSITORY_SAVED_MODELS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models"
 )
+
+
+def saved_models_root():
+    """Where the shipped checkpoints live: $KZOO_SAVED_MODELS, else the repository's."""
+    return os.environ.get("KZOO_SAVED_MODELS", REPOSITORY_SAVED_MODELS)
 
 
 class ChecksumError(ValueError):
@@ -28,7 +31,7 @@ class ChecksumError(ValueError):
 
 
 def manifest_path(root=None):
-    return os.path.join(root or SAVED_MODELS, "manifest.json")
+    return os.path.join(root or saved_models_root(), "manifest.json")
 
 
 def read_manifest(root=None):
@@ -64,14 +67,14 @@ def manifest_entry_for_file(path, root=None):
     """The manifest entry whose file is `path`, or None."""
     path = os.path.abspath(path)
     for entry in read_manifest(root):
-        if os.path.abspath(os.path.join(root or SAVED_MODELS, entry["file"])) == path:
+        if os.path.abspath(os.path.join(root or saved_models_root(), entry["file"])) == path:
             return entry
     return None
 
 
 def verified_checkpoint_path(entry, root=None):
     """The checkpoint file of a manifest entry after checking its sha256."""
-    path = os.path.join(root or SAVED_MODELS, entry["file"])
+    path = os.path.join(root or saved_models_root(), entry["file"])
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"Checkpoint {entry['name']!r} is listed in the manifest but its file {path!r} "
@@ -219,7 +222,7 @@ def publish(run_dir, name=None, root=None):
     """
     import shutil
 
-    root = root or SAVED_MODELS
+    root = root or saved_models_root()
     metrics_file = os.path.join(run_dir, "metrics.json")
     if not os.path.exists(metrics_file):
         raise FileNotFoundError(f"{run_dir!r} is not a finished run (no metrics.json).")

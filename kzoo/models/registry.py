@@ -8,6 +8,7 @@ CLI, tuning, tests) reaches models by name through this registry, as timm does.
 import dataclasses
 import difflib
 import fnmatch
+import os
 import warnings
 from typing import Callable, Optional
 
@@ -117,7 +118,24 @@ def create_model(name: str, **kwargs):
     >>> model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=10)
     """
     entry = get_entry(name)
-    return entry.builder(**{**entry.defaults, **kwargs})
+    kwargs = {**entry.defaults, **kwargs}
+    weights = kwargs.get("weights")
+    if isinstance(weights, str) and not os.path.exists(weights):
+        from kzoo import zoo
+
+        if zoo.find_checkpoint(name, weights) is not None:
+            # The zoo's own checkpoint (e.g. weights="fashion_mnist"): sha256-checked,
+            # with its preprocessing in front.
+            kwargs.pop("weights")
+            return zoo.create_pretrained(name, weights, **kwargs)
+    return entry.builder(**kwargs)
+
+
+def zoo_weights(name):
+    """Dataset names of the zoo's own checkpoints of `name` (`weights=` values)."""
+    from kzoo import zoo
+
+    return zoo.available_weights(name)
 
 
 def model_info(name: str) -> dict:
@@ -142,5 +160,5 @@ def model_info(name: str) -> dict:
         "default_input_shape": entry.default_input_shape,
         "min_input_size": entry.min_input_size,
         "reference": entry.reference,
-        "weights": list(entry.weights),
+        "weights": list(entry.weights) + zoo_weights(name),
     }
