@@ -145,6 +145,17 @@ class TrainConfig:
         return " ".join(parts + ["--output", output_dir])
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` (wall time of the epoch) to the logs, so history.csv keeps it."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = round(time.time() - self._start, 2)
+
+
 def build_model(config, mean=None, std=None):
     """The zoo model with its preprocessing inside: raw pixels 0–255 in."""
     import kzoo
@@ -261,8 +272,10 @@ def train(config, output_dir, *, overwrite=False, export=False, verbose="auto", 
 
     history_path = os.path.join(output_dir, "history.csv")
     callbacks = [
-        # Order matters: the checkpoint is written after the epoch's history row,
-        # and before the user's callbacks (which may stop or interrupt the run).
+        # Order matters: the timer fills the logs before the history row is
+        # written, the checkpoint is written after it, and before the user's
+        # callbacks (which may stop or interrupt the run).
+        EpochTimer(),
         keras.callbacks.CSVLogger(history_path, append=True),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
         ExplosionGuard(),
@@ -297,6 +310,8 @@ def train(config, output_dir, *, overwrite=False, export=False, verbose="auto", 
         },
         "epochs": config.epochs,
         "train_seconds_this_session": round(train_seconds, 1),
+        # All epochs, across resumed sessions (from history.csv).
+        "train_seconds": round(float(np.nansum(history.get("epoch_seconds", [np.nan]))), 1),
         "params": int(model.count_params()),
         "input_shape": list(spec.shape),
         "class_names": list(spec.class_names),
