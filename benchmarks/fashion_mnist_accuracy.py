@@ -47,7 +47,9 @@ def run(models, seeds):
         results = []
         for seed in seeds:
             config = TrainConfig(dataset="fashion_mnist", seed=seed, **CONFIGS[name])
-            metrics = train(config, os.path.join(RUNS_DIR, f"{name}-seed{seed}"))
+            metrics = dict(train(config, os.path.join(RUNS_DIR, f"{name}-seed{seed}")))
+            # Runs made before epoch times were logged only know their last session.
+            metrics.setdefault("train_seconds", metrics["train_seconds_this_session"])
             results.append(metrics)
             print(f"{name} seed {seed}: test accuracy {metrics['test_accuracy']:.4f} in "
                   f"{metrics['train_seconds']:.0f} s", flush=True)

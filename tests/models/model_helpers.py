@@ -1,12 +1,13 @@
-"""Helpers for the model tests: cheap input shapes, weight randomization, legacy files."""
+"""Helpers for the model tests: cheap input shapes, weight randomization, legacy files.
+
+Imported by the test modules (`from model_helpers import ...`); the fixtures
+live in this folder's `conftest.py`.
+"""
 
 import h5py
-import keras
 import numpy as np
-import pytest
 from keras.src.legacy.saving import legacy_h5_format
 
-import kzoo
 from kzoo.models.registry import get_entry
 
 
@@ -38,15 +39,4 @@ def write_legacy_h5(model, path):
     return str(path)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_session():
-    yield
-    keras.backend.clear_session()
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
-__all__ = ["kzoo", "min_input_shape", "randomize_statistics", "write_legacy_h5"]
+__all__ = ["min_input_shape", "randomize_statistics", "write_legacy_h5"]

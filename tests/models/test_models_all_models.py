@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from conftest import min_input_shape
+from model_helpers import min_input_shape
 
 CLASSES = 3
 HEAVY = {"resnet44", "resnet56", "resnet101", "resnet110", "resnet152",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import kzoo
-from conftest import min_input_shape, randomize_statistics
+from model_helpers import min_input_shape, randomize_statistics
 
 # One or two members of each family, at small inputs (im2col is the slow path).
 CASES = {

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import kzoo
-from conftest import randomize_statistics, write_legacy_h5
+from model_helpers import randomize_statistics, write_legacy_h5
 from kzoo.models import common
 
 ATOL = 1e-4
@@ -24,11 +24,14 @@ def _proof(tmp_path, rng, keras_builder, kzoo_name, **kwargs):
     expected = reference.predict(x, verbose=0)
     actual = model.predict(x, verbose=0)
     np.testing.assert_allclose(actual, expected, atol=ATOL)
+    print(f"{kzoo_name} {kwargs}: max |kzoo - keras| = {np.abs(actual - expected).max():.3g}")
     return model, path, x
 
 
 def test_resnet50_keras_legacy_file_with_top(tmp_path, rng):
-    model, _, _ = _proof(tmp_path, rng, keras.applications.ResNet50, "resnet50")
+    # keras.applications accepts any input >= 32 with the top when weights=None.
+    model, _, _ = _proof(tmp_path, rng, keras.applications.ResNet50, "resnet50",
+                         input_shape=(96, 96, 3))
     assert model.output.shape == (None, 1000)
 
 
@@ -75,34 +78,37 @@ def test_other_keras_legacy_files_without_top(tmp_path, rng, keras_name, name):
            include_top=False, pooling="avg", input_shape=(64, 64, 3))
 
 
-@pytest.mark.parametrize("name, keras_module, keras_top_hash", [
-    ("resnet50", "resnet", None),
-    ("vgg16", "vgg16", "64373286793e3c8b2b4e3219cbf3544b"),
-    ("inception_v3", "inception_v3", "9a0d58056eeedaa3f26cb7ebd46da564"),
+@pytest.mark.parametrize("name, keras_module, include_top", [
+    ("resnet50", "resnet", True),
+    ("vgg16", "vgg16", False),
+    ("inception_v3", "inception_v3", True),
 ])
-def test_imagenet_fetches_the_keras_applications_file(monkeypatch, tmp_path, rng, name,
-                                                      keras_module, keras_top_hash):
+def test_imagenet_fetches_the_keras_applications_file(monkeypatch, tmp_path, name,
+                                                      keras_module, include_top):
     """`weights="imagenet"` asks `get_file` for keras.applications' URL and hash."""
     import importlib
 
     module = importlib.import_module(f"keras.src.applications.{keras_module}")
-    if keras_top_hash is None:
-        keras_top_hash = module.WEIGHTS_HASHES[name][0]
+    if name == "resnet50":
         keras_url = f"{module.BASE_WEIGHTS_PATH}{name}_weights_tf_dim_ordering_tf_kernels.h5"
+        keras_hash = module.WEIGHTS_HASHES[name][0]
+    elif name == "vgg16":  # keras.applications writes these hashes inline
+        keras_url, keras_hash = module.WEIGHTS_PATH_NO_TOP, "6d6bbae143d832006294945121d1f1fc"
     else:
-        keras_url = module.WEIGHTS_PATH
-    calls = []
+        keras_url, keras_hash = module.WEIGHTS_PATH, "9a0d58056eeedaa3f26cb7ebd46da564"
+    kwargs = {} if include_top else {"include_top": False, "input_shape": (32, 32, 3)}
     # Offline stand-in for the downloaded file: this model's own weights.
-    own = kzoo.create_model(name, input_shape=(224, 224, 3) if name == "vgg16" else None)
+    own = kzoo.create_model(name, **kwargs)
     stand_in = write_legacy_h5(own, tmp_path / "stand_in.h5")
+    calls = []
 
     def fake_get_file(fname, origin, cache_subdir, file_hash):
         calls.append((fname, origin, cache_subdir, file_hash))
         return stand_in
 
     monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
-    model = kzoo.create_model(name, weights="imagenet")
-    assert calls == [(keras_url.rsplit("/", 1)[-1], keras_url, "models", keras_top_hash)]
+    model = kzoo.create_model(name, weights="imagenet", **kwargs)
+    assert calls == [(keras_url.rsplit("/", 1)[-1], keras_url, "models", keras_hash)]
     for a, b in zip(model.weights, own.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 

@@ -9,7 +9,8 @@ from kzoo.models.registry import register_model
 
 REFERENCE = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015"
 
-#: module name -> (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj) (the paper's Table 1);
+#: module name -> (#1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj), the paper's
+#: Table 1;
 #: None marks a 3×3 / 2 max pooling between stages.
 MODULES = (
     ("3a", (64, 96, 128, 16, 32, 32)),
@@ -60,7 +61,7 @@ def inception_module(x, filters, *, reduction=True, conv_impl="native", name):
 
 
 def auxiliary_head(x, classes, *, classifier_activation, conv_impl, name):
-    """5×5 / 3 average pool → 1×1 conv 128 → affine 1024 → dropout 0.7 → `{name}_predictions`."""
+    """5×5 / 3 avg pool → 1×1 conv 128 → affine 1024 → dropout 0.7 → `{name}_predictions`."""
     x = kl.AvgPool2D(5, strides=3, implementation=conv_impl, name=f"{name}_pool")(x)
     x = conv(x, 128, 1, conv_impl=conv_impl, name=f"{name}_conv")
     x = keras.layers.Flatten(name=f"{name}_flatten")(x)

@@ -43,7 +43,7 @@ class _Names:
 
 
 def conv2d_bn(x, filters, kernel_size, *, strides=1, padding="same", names, conv_impl):
-    """Conv2D without bias → BatchNorm without scale → ReLU (keras.applications' `conv2d_bn`)."""
+    """Conv2D without bias → BatchNorm without scale → ReLU (keras.applications' conv2d_bn)."""
     x = kl.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
                   implementation=conv_impl, name=names("conv2d"))(x)
     x = kl.BatchNorm(scale=False, name=names("batch_normalization"))(x)

@@ -6,7 +6,10 @@ from kzoo import layers as kl
 from kzoo.models import common
 from kzoo.models.registry import register_model
 
-REFERENCE = "Rumelhart, Hinton & Williams, Learning representations by back-propagating errors, Nature 1986"
+REFERENCE = (
+    "Rumelhart, Hinton & Williams, Learning representations by back-propagating errors, "
+    "Nature 1986"
+)
 
 
 def dense_block(x, units, *, activation="relu", dropout=0.0, name):
