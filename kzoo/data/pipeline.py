@@ -93,7 +93,7 @@ def load(
     >>> ds = kzoo.data.load("fashion_mnist", "train", batch_size=128, augment="flip,crop")
     >>> images, labels = next(iter(ds))
     """
-    spec = get_spec(name)
+    get_spec(name)  # an unknown name fails first, with the list of names
     images, labels, _ = load_arrays(name, split, data_dir=data_dir, download=download)
     mean = std = None
     if normalize == "standardize":

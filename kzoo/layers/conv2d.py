@@ -1,6 +1,5 @@
 """2D convolution, natively or as Im2Col + one matrix multiply."""
 
-import keras
 import tensorflow as tf
 from keras import ops
 
@@ -13,10 +12,11 @@ from kzoo.layers.im2col import (
     examples_per_chunk,
     gather_columns,
     map_batch_chunks,
-    output_length,
     spread,
+    window_output_shape,
     with_static_shape,
 )
+from kzoo.layers.kernel_bias import KernelBiasLayer
 
 
 def _input_gradient_by_transposed_im2col(dy, kernel, geometry):
@@ -104,7 +104,7 @@ def conv2d_im2col(x, kernel, strides=(1, 1), dilation_rate=(1, 1), padding="vali
 
 
 @kzoo_export("kzoo.layers.Conv2D")
-class Conv2D(keras.layers.Layer):
+class Conv2D(KernelBiasLayer):
     """2D convolution, computed natively or as Im2Col + one matrix multiply.
 
     The weights `kernel` (kh, kw, C_in, C_out) and `bias` (C_out,) have the
@@ -168,7 +168,12 @@ class Conv2D(keras.layers.Layer):
         implementation="native",
         **kwargs,
     ):
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        super().__init__(
+            activation=activation, use_bias=use_bias, kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint, **kwargs,
+        )
         self.filters = args.positive_int(filters, "filters")
         self.kernel_size = args.positive_int_tuple(kernel_size, "kernel_size")
         self.strides = args.positive_int_tuple(strides, "strides")
@@ -185,14 +190,6 @@ class Conv2D(keras.layers.Layer):
                 "implementation='im2col' (TensorFlow's native kernels lack the combination). "
                 f"Received: strides={self.strides}, dilation_rate={self.dilation_rate}"
             )
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
 
     def build(self, input_shape):
         shape = args.check_rank(input_shape, 4, self)
@@ -203,23 +200,7 @@ class Conv2D(keras.layers.Layer):
                 f"Received: input_shape={shape}"
             )
         check_window_fits(shape, self.kernel_size, self.dilation_rate, self.padding, self)
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(*self.kernel_size, channels, self.filters),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
+        self.add_kernel_and_bias((*self.kernel_size, channels, self.filters), self.filters)
         self.built = True
 
     def call(self, inputs):
@@ -237,20 +218,11 @@ class Conv2D(keras.layers.Layer):
             outputs = conv2d_im2col(
                 inputs, self.kernel, self.strides, self.dilation_rate, self.padding
             )
-        if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return self.add_bias_and_activation(outputs)
 
     def compute_output_shape(self, input_shape):
-        shape = args.check_rank(input_shape, 4, self)
-        out = [
-            output_length(shape[axis], self.kernel_size[axis - 1], self.strides[axis - 1],
-                          self.dilation_rate[axis - 1], self.padding)
-            for axis in (1, 2)
-        ]
-        return (shape[0], out[0], out[1], self.filters)
+        return (*window_output_shape(input_shape, self.kernel_size, self.strides,
+                                     self.dilation_rate, self.padding, self), self.filters)
 
     def get_config(self):
         return {
@@ -260,14 +232,5 @@ class Conv2D(keras.layers.Layer):
             "strides": self.strides,
             "padding": self.padding,
             "dilation_rate": self.dilation_rate,
-            "activation": keras.activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": keras.regularizers.serialize(self.bias_regularizer),
-            "activity_regularizer": keras.regularizers.serialize(self.activity_regularizer),
-            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
-            "bias_constraint": keras.constraints.serialize(self.bias_constraint),
             "implementation": self.implementation,
         }

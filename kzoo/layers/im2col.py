@@ -44,6 +44,17 @@ def output_length(size, kernel, stride, dilation, padding):
     return (size - effective) // stride + 1
 
 
+def window_output_shape(input_shape, kernel_size, strides, dilation_rate, padding, layer):
+    """(batch, H', W') of a window op on a (batch, H, W, C) shape, rank checked."""
+    shape = args.check_rank(input_shape, 4, layer)
+    height, width = (
+        output_length(shape[axis], kernel_size[axis - 1], strides[axis - 1],
+                      dilation_rate[axis - 1], padding)
+        for axis in (1, 2)
+    )
+    return shape[0], height, width
+
+
 def check_window_fits(shape, kernel_size, dilation_rate, padding, layer):
     """A valid-padded window larger than the input is a `ValueError` at build."""
     if padding != "valid":
@@ -352,14 +363,11 @@ class Im2Col(keras.layers.Layer):
         return im2col(inputs, self.kernel_size, self.strides, self.dilation_rate, self.padding)
 
     def compute_output_shape(self, input_shape):
-        shape = args.check_rank(input_shape, 4, self)
-        out = [
-            output_length(shape[axis], self.kernel_size[axis - 1], self.strides[axis - 1],
-                          self.dilation_rate[axis - 1], self.padding)
-            for axis in (1, 2)
-        ]
-        channels = None if shape[3] is None else self.kernel_size[0] * self.kernel_size[1] * shape[3]
-        return (shape[0], out[0], out[1], channels)
+        channels = input_shape[-1]
+        if channels is not None:
+            channels *= self.kernel_size[0] * self.kernel_size[1]
+        return (*window_output_shape(input_shape, self.kernel_size, self.strides,
+                                     self.dilation_rate, self.padding, self), channels)
 
     def get_config(self):
         return {

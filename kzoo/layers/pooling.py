@@ -14,6 +14,7 @@ from kzoo.layers.im2col import (
     map_batch_chunks,
     output_length,
     same_padding,
+    window_output_shape,
 )
 
 
@@ -82,13 +83,8 @@ class _Pool2D(keras.layers.Layer):
         return tf.ensure_shape(outputs, self.compute_output_shape(inputs.shape))
 
     def compute_output_shape(self, input_shape):
-        shape = args.check_rank(input_shape, 4, self)
-        out = [
-            output_length(shape[axis], self.pool_size[axis - 1], self.strides[axis - 1], 1,
-                          self.padding)
-            for axis in (1, 2)
-        ]
-        return (shape[0], out[0], out[1], shape[3])
+        return (*window_output_shape(input_shape, self.pool_size, self.strides, (1, 1),
+                                     self.padding, self), input_shape[-1])
 
     def get_config(self):
         return {
