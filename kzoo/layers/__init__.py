@@ -1,4 +1,4 @@
-"""kzoo layers: Im2Col, Conv2D, pooling, Affine, BatchNorm and Maxout.
+"""kzoo layers: Im2Col, Conv2D, pooling, Affine, BatchNorm, Maxout, LocalResponseNorm.
 
 Every layer is registered for Keras serialization under the `kzoo` package.
 """
@@ -7,6 +7,7 @@ from kzoo.layers.affine import Affine
 from kzoo.layers.batch_norm import BatchNorm
 from kzoo.layers.conv2d import Conv2D
 from kzoo.layers.im2col import Im2Col, im2col
+from kzoo.layers.local_response_norm import LocalResponseNorm
 from kzoo.layers.maxout import Maxout
 from kzoo.layers.pooling import AvgPool2D, MaxPool2D
 
@@ -16,6 +17,7 @@ __all__ = [
     "BatchNorm",
     "Conv2D",
     "Im2Col",
+    "LocalResponseNorm",
     "MaxPool2D",
     "Maxout",
     "im2col",

@@ -4,7 +4,7 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
-from kzoo.models.lrn import LocalResponseNorm
+from kzoo.layers import LocalResponseNorm
 from kzoo.models.registry import register_model
 
 REFERENCE = "Szegedy et al., Going Deeper with Convolutions, CVPR 2015"

@@ -1,8 +1,4 @@
-"""Local response normalization across channels (AlexNet, GoogLeNet).
-
-Kept beside the builders that use it; it is a candidate to move into
-`kzoo.layers`.
-"""
+"""Local response normalization across channels (AlexNet, GoogLeNet)."""
 
 import keras
 import tensorflow as tf
@@ -10,7 +6,7 @@ import tensorflow as tf
 from kzoo.api_export import kzoo_export
 
 
-@kzoo_export("kzoo.models.LocalResponseNorm")
+@kzoo_export("kzoo.layers.LocalResponseNorm")
 class LocalResponseNorm(keras.layers.Layer):
     """Local response normalization across channels (Krizhevsky et al., 2012).
 
@@ -34,7 +30,7 @@ class LocalResponseNorm(keras.layers.Layer):
     Example:
 
     >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
-    >>> kzoo.models.LocalResponseNorm(size=5)(x).shape
+    >>> kzoo.layers.LocalResponseNorm(size=5)(x).shape
     TensorShape([2, 8, 8, 16])
     """
 
@@ -48,7 +44,8 @@ class LocalResponseNorm(keras.layers.Layer):
         self.k = float(k)
 
     def call(self, inputs):
-        x = tf.cast(inputs, "float32")
+        # float32 under mixed policies (float16 overflows the sum of squares).
+        x = tf.cast(inputs, self.variable_dtype)
         radius = self.size // 2
         # tf.nn.local_response_normalization uses alpha without the 1/size.
         out = tf.nn.local_response_normalization(
