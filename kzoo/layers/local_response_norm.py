@@ -1,7 +1,7 @@
 """Local response normalization across channels (AlexNet, GoogLeNet)."""
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from kzoo.api_export import kzoo_export
 
@@ -45,13 +45,14 @@ class LocalResponseNorm(keras.layers.Layer):
 
     def call(self, inputs):
         # float32 under mixed policies (float16 overflows the sum of squares).
-        x = tf.cast(inputs, self.variable_dtype)
+        x = ops.cast(inputs, self.variable_dtype)
         radius = self.size // 2
-        # tf.nn.local_response_normalization uses alpha without the 1/size.
-        out = tf.nn.local_response_normalization(
-            x, depth_radius=radius, bias=self.k, alpha=self.alpha / self.size, beta=self.beta
-        )
-        return tf.cast(out, self.compute_dtype)
+        channels = x.shape[-1]
+        squares = ops.pad(ops.square(x), [[0, 0]] * (len(x.shape) - 1) + [[radius, radius]])
+        # Σ a_j² over the `size` channels centred on c: a sum of shifted slices.
+        window = sum(squares[..., i: i + channels] for i in range(self.size))
+        out = x / ops.power(self.k + (self.alpha / self.size) * window, self.beta)
+        return ops.cast(out, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
