@@ -9,8 +9,9 @@ from kzoo import data
 from kzoo import layers
 from kzoo import initializers, optimizers, callbacks, training
 from kzoo import models
+from kzoo import zoo
 from kzoo.models.registry import create_model, list_models, model_info
 from kzoo.version import __version__
 
 __all__ = ["data", "layers", "models", "create_model", "list_models", "model_info", "__version__",
-           "initializers", "optimizers", "callbacks", "training"]
+           "initializers", "optimizers", "callbacks", "training", "zoo"]

@@ -43,7 +43,9 @@ def test_model_info():
     assert info["min_input_size"] == 16
     assert "LeCun" in info["reference"]
     # Only the zoo's own checkpoints (e.g. "fashion_mnist"), no keras.applications file.
-    assert isinstance(info["weights"], list) and "imagenet" not in info["weights"]
+    # No ImageNet file for LeNet; the zoo's own checkpoints are listed by dataset.
+    assert info["weights"] == kzoo.zoo.available_weights("lenet")
+    assert "imagenet" not in info["weights"]
     assert kzoo.model_info("resnet50")["weights"][0] == "imagenet"
 
 
