@@ -10,13 +10,14 @@ beside the published Fashion-MNIST results. Writes
 """
 
 import argparse
+import json
 import os
 import platform
 import statistics
 
 import tensorflow as tf
 
-from benchmarks.results_io import write_results
+from benchmarks.results_io import RESULTS_DIR, write_results
 
 # The configurations the zoo ships (see saved_models/manifest.json).
 CONFIGS = {
@@ -109,6 +110,12 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown model(s) {unknown}; expected some of {sorted(CONFIGS)}")
     results = run(models, [int(s) for s in ns.seeds.split(",")])
+    # Keep the rows of models not run this time (each model may use its own seeds).
+    previous = os.path.join(RESULTS_DIR, "fashion_mnist_accuracy.json")
+    if os.path.exists(previous):
+        with open(previous) as f:
+            kept = [r for r in json.load(f)["rows"] if r["model"] not in models]
+        results["rows"] = sorted(kept + results["rows"], key=lambda r: r["model"])
     write_results("fashion_mnist_accuracy", results, to_markdown(results))
     print(to_markdown(results))
 
