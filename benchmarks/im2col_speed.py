@@ -12,7 +12,6 @@ and `.md`.
 """
 
 import argparse
-import json
 import os
 import platform
 import statistics

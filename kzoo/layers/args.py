@@ -68,3 +68,14 @@ def check_rank(shape, rank, layer, what="inputs"):
             f"{rank}, (batch, height, width, channels). Received: input_shape={shape}"
         )
     return shape
+
+
+def channel_axis(axis, rank, layer):
+    """`axis` (negative counts from the end) as a non-batch axis of a rank-`rank` input."""
+    positive = axis + rank if axis < 0 else axis
+    if not 0 < positive < rank:
+        raise ValueError(
+            f"Layer {layer.__class__.__name__} ({layer.name!r}): `axis` must name a non-batch "
+            f"axis of the rank-{rank} input. Received: axis={axis}"
+        )
+    return positive

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kzoo.api_export import kzoo_export
+from kzoo.layers import args
 
 
 @kzoo_export("kzoo.layers.BatchNorm")
@@ -98,13 +99,7 @@ class BatchNorm(keras.layers.Layer):
         self.supports_masking = True
 
     def _channel_axis(self, rank):
-        axis = self.axis + rank if self.axis < 0 else self.axis
-        if not 0 < axis < rank:
-            raise ValueError(
-                f"Layer BatchNorm ({self.name!r}): `axis` must name a non-batch axis of the "
-                f"rank-{rank} input. Received: axis={self.axis}"
-            )
-        return axis
+        return args.channel_axis(self.axis, rank, self)
 
     def build(self, input_shape):
         shape = tuple(input_shape)

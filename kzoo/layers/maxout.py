@@ -45,13 +45,7 @@ class Maxout(keras.layers.Layer):
         self.axis = axis
 
     def _axis(self, rank):
-        axis = self.axis + rank if self.axis < 0 else self.axis
-        if not 0 < axis < rank:
-            raise ValueError(
-                f"Layer Maxout ({self.name!r}): `axis` must name a non-batch axis of the "
-                f"rank-{rank} input. Received: axis={self.axis}"
-            )
-        return axis
+        return args.channel_axis(self.axis, rank, self)
 
     def build(self, input_shape):
         shape = tuple(input_shape)
