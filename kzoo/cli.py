@@ -1,6 +1,5 @@
 """The `kzoo` command line (also `python -m kzoo`).
 
-Each command imports TensorFlow lazily, so `kzoo --help` answers at once.
 User errors (`ValueError`, missing files) end with a one-line message and a
 non-zero exit status, never a traceback.
 """
@@ -11,7 +10,7 @@ import sys
 
 import click
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also set in kzoo/__init__.py
 
 
 def user_errors(fn):

@@ -8,7 +8,7 @@ from kzoo.data.catalog import get_spec
 from kzoo.data.sources import load_arrays
 
 NORMALIZATIONS = (None, "none", "scale", "standardize")
-AUGMENTATIONS = ("flip", "crop", "color")
+AUGMENTATIONS = ("flip", "crop", "scale", "color")
 
 
 def channel_statistics(name, *, data_dir=None, download=False):
@@ -33,11 +33,13 @@ def parse_augment(augment):
     return names
 
 
-def augmentation_layers(names, shape, seed=None, pad=4):
+def augmentation_layers(names, shape, seed=None, pad=4, zoom=0.1):
     """Keras preprocessing layers for the named augmentations (inputs in [0, 1]).
 
     `flip`: random horizontal flip; `crop`: zero-pad by `pad` pixels and crop
-    back at random (the CIFAR recipe); `color`: random brightness and contrast.
+    back at random (the CIFAR recipe); `scale`: random zoom in or out by up to
+    `zoom` of the height and width, filling with black; `color`: random
+    brightness and contrast.
     """
     height, width = shape[:2]
     layers = []
@@ -46,6 +48,9 @@ def augmentation_layers(names, shape, seed=None, pad=4):
     if "crop" in names:
         layers.append(keras.layers.ZeroPadding2D(pad))
         layers.append(keras.layers.RandomCrop(height, width, seed=seed))
+    if "scale" in names:
+        layers.append(keras.layers.RandomZoom((-zoom, zoom), fill_mode="constant",
+                                              fill_value=0.0, seed=seed))
     if "color" in names:
         layers.append(keras.layers.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed))
         layers.append(keras.layers.RandomContrast(0.2, seed=seed))
@@ -76,7 +81,7 @@ def load(
             (then minus the training split's per-channel mean, over its std),
             or `None` (raw 0–255 values as float32, for models that carry their
             own preprocessing).
-        augment: `None`, or a subset of `("flip", "crop", "color")` as a list
+        augment: `None`, or a subset of `("flip", "crop", "scale", "color")` as a list
             or a comma-separated string, applied to the train split only.
         seed: seed of the shuffle and the augmentations.
         data_dir: tensorflow-datasets data dir.

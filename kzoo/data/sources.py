@@ -97,8 +97,18 @@ def from_tfds(name, split, data_dir=None, download=False):
         import tensorflow_datasets as tfds
     except ImportError:
         return None
-    builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
-    if not builder.is_prepared():
+    from absl import logging as absl_logging
+
+    # Probing an unprepared dataset makes tfds warn about its empty version
+    # folder; that is the expected case here, not news for the user.
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
+        prepared = builder.is_prepared()
+    finally:
+        absl_logging.set_verbosity(verbosity)
+    if not prepared:
         if not download:
             return None
         builder.download_and_prepare()

@@ -34,7 +34,7 @@ def _model_args(pairs):
 @click.option("--schedule", default="constant", show_default=True,
               type=click.Choice(["constant", "cosine", "step", "exponential", "inverse_time"]))
 @click.option("--weight-decay", default=0.0, show_default=True, type=float)
-@click.option("--augment", default="", help="Comma-separated subset of flip,crop,color.")
+@click.option("--augment", default="", help="Comma-separated subset of flip,crop,scale,color.")
 @click.option("--normalize", default="scale", show_default=True,
               type=click.Choice(["scale", "standardize"]))
 @click.option("--validation-size", default=5000, show_default=True, type=int,

@@ -96,10 +96,24 @@ def test_standardize_uses_training_split_statistics(idx_dir):
 def test_augmentation_stays_in_range_and_changes_images(idx_dir):
     plain, _ = next(iter(data.load("mnist", "train", 12, shuffle=False)))
     augmented, _ = next(iter(data.load("mnist", "train", 12, shuffle=False,
-                                       augment="flip,crop,color", seed=1)))
+                                       augment="flip,crop,scale,color", seed=1)))
     assert augmented.shape == plain.shape
     assert 0.0 <= float(np.min(augmented)) and float(np.max(augmented)) <= 1.0
     assert not np.allclose(augmented, plain)
+
+
+def test_scale_zooms_within_its_range():
+    # A centred bright square: a zoom by a factor in [0.9, 1.1] scales its
+    # area by roughly [0.81, 1.21]; images differ from one another.
+    images = np.zeros((32, 28, 28, 1), "uint8")
+    images[:, 9:19, 9:19] = 255
+    ds = data.from_arrays(images, np.zeros(32, "int64"), 32, augment="scale", seed=3)
+    x = next(iter(ds))[0].numpy()
+    area = x.sum(axis=(1, 2, 3)) / 100.0  # 1.0 = the original 10×10 square
+    assert 0.75 < area.min() and area.max() < 1.3, area
+    assert area.std() > 0.02, area
+    centre = (x * np.arange(28)[None, :, None, None]).sum(axis=(1, 2, 3)) / x.sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(centre, 13.5, atol=0.6)  # zoom keeps the square centred
 
 
 @pytest.mark.parametrize(
