@@ -11,6 +11,7 @@ beside the published Fashion-MNIST results. Writes
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -51,6 +52,8 @@ def run(models, seeds):
             metrics = dict(train(config, os.path.join(RUNS_DIR, f"{name}-seed{seed}")))
             # Runs made before epoch times were logged only know their last session.
             metrics.setdefault("train_seconds", metrics["train_seconds_this_session"])
+            metrics["curve"] = learning_curve(os.path.join(RUNS_DIR, f"{name}-seed{seed}"),
+                                              metrics["train_seconds"])
             results.append(metrics)
             print(f"{name} seed {seed}: test accuracy {metrics['test_accuracy']:.4f} in "
                   f"{metrics['train_seconds']:.0f} s", flush=True)
@@ -65,6 +68,7 @@ def run(models, seeds):
             "accuracy_std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
             "train_seconds": seconds,
             "seconds_mean": statistics.mean(seconds),
+            "curves": [m["curve"] for m in results],
             "params": results[0]["params"],
             "command": results[0]["command"],
         })
@@ -76,6 +80,72 @@ def run(models, seeds):
         "rows": rows,
         "published": PUBLISHED,
     }
+
+
+def learning_curve(run_dir, train_seconds):
+    """Validation accuracy against cumulative training minutes, from history.csv.
+
+    Runs made before epoch times were logged get their total time spread evenly
+    over the epochs (`"timed": False`).
+    """
+    from kzoo.training.reports import read_history
+
+    history = read_history(os.path.join(run_dir, "history.csv"))
+    accuracy = history.get("val_accuracy", [])
+    seconds = history.get("epoch_seconds")
+    timed = seconds is not None and not any(math.isnan(s) for s in seconds)
+    if not timed:
+        seconds = [train_seconds / max(len(accuracy), 1)] * len(accuracy)
+    minutes = [round(sum(seconds[:i + 1]) / 60, 3) for i in range(len(accuracy))]
+    return {"minutes": minutes, "val_accuracy": accuracy, "timed": timed}
+
+
+def best_within(results, minutes=60):
+    """The most accurate run whose training fit in `minutes`: (model, seed, accuracy, min)."""
+    runs = [(row["model"], seed, acc, sec / 60)
+            for row in results["rows"]
+            for seed, acc, sec in zip(row["seeds"], row["test_accuracy"], row["train_seconds"])
+            if sec <= minutes * 60]
+    return max(runs, key=lambda r: r[2]) if runs else None
+
+
+def plot(results, path):
+    """Validation accuracy against wall time for every run; final test accuracy as a star."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kzoo.utils.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for color, row in zip(colors, results["rows"]):
+        for i, (seed, curve) in enumerate(zip(row["seeds"], row.get("curves", []))):
+            label = f"{row['model']} (validation)" if i == 0 else None
+            style = "-" if curve["timed"] else ":"
+            ax.plot(curve["minutes"], curve["val_accuracy"], style, color=color, alpha=0.7,
+                    marker=".", label=label)
+        ax.plot([s / 60 for s in row["train_seconds"]], row["test_accuracy"], "*",
+                color=color, markersize=12, label=f"{row['model']} test, end of training")
+    for i, (name, accuracy) in enumerate(sorted(results["published"], key=lambda p: p[1])):
+        ax.axhline(accuracy, color="grey", linewidth=0.6, linestyle="--")
+        # Alternate sides, so close accuracies don't print over each other.
+        x, align = (0.005, "left") if i % 2 else (0.995, "right")
+        ax.text(x, accuracy, f"{name} {accuracy:.3f}", transform=ax.get_yaxis_transform(),
+                ha=align, va="bottom", fontsize=7, color="grey")
+    ax.axvline(60, color="red", linewidth=0.8, linestyle="--")
+    ax.axhline(0.95, color="red", linewidth=0.8, linestyle="--", label="goal: 0.95 in 60 min")
+    ax.set_xscale("log")
+    ax.set_ylim(0.85, 0.965)
+    ax.set_xlabel(f"training wall time, minutes ({results['machine']['cpus']} CPU cores, log scale)")
+    ax.set_ylabel("Fashion-MNIST accuracy")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower center", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
 
 
 def to_markdown(results):
@@ -95,8 +165,15 @@ def to_markdown(results):
             f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f} | "
             f"{row['seconds_mean'] / 60:.1f} min | {recipe} |"
         )
+    best = best_within(results)
+    if best is None:
+        verdict = "no run finished training within 60 minutes"
+    else:
+        verdict = (f"best test accuracy within 60 minutes: {best[2]:.4f} ({best[0]} seed {best[1]},"
+                   f" {best[3]:.1f} min) — {'met' if best[2] >= 0.95 else 'not met'}")
     lines += ["", "Published: " + ", ".join(f"{n} {a:.3f}" for n, a in results["published"])
-              + ".", f"Goal: {results['goal']}."]
+              + ".", f"Goal: {results['goal']}; {verdict}.", "",
+              "![accuracy against wall time](fashion_mnist_accuracy.png)"]
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +192,15 @@ def main(argv=None):
     if os.path.exists(previous):
         with open(previous) as f:
             kept = [r for r in json.load(f)["rows"] if r["model"] not in models]
+        for row in kept:  # rows written before curves were recorded
+            if "curves" not in row and all(
+                    os.path.isdir(os.path.join(RUNS_DIR, f"{row['model']}-seed{seed}"))
+                    for seed in row["seeds"]):
+                row["curves"] = [
+                    learning_curve(os.path.join(RUNS_DIR, f"{row['model']}-seed{seed}"), sec)
+                    for seed, sec in zip(row["seeds"], row["train_seconds"])]
         results["rows"] = sorted(kept + results["rows"], key=lambda r: r["model"])
+    plot(results, os.path.join(RESULTS_DIR, "fashion_mnist_accuracy.png"))
     write_results("fashion_mnist_accuracy", results, to_markdown(results))
     print(to_markdown(results))
 
