@@ -155,8 +155,15 @@ def create_pretrained(architecture, weights, root=None, **kwargs):
     return model
 
 
-def read_image(path, size, channels):
+def read_image(path, size, channels, return_original=False):
     """A PNG/JPEG file as raw pixels (H, W, C) float32 0–255, resized and converted.
+
+    Args:
+        path: the image file.
+        size: `(height, width)` to resize to; `None` entries keep the image's own.
+        channels: 1 (converted to grayscale) or 3 (converted to RGB).
+        return_original: also return the file's own `(height, width, mode)`,
+            e.g. `(480, 640, "RGB")`, so a caller can say what was converted.
 
     Raises:
         FileNotFoundError: no such file.
@@ -171,12 +178,15 @@ def read_image(path, size, channels):
                          f"channels={channels}")
     try:
         with Image.open(path) as image:
+            original = (image.height, image.width, image.mode)
+            height, width = (s or own for s, own in zip(size, original))
             image = image.convert("L" if channels == 1 else "RGB")
-            image = image.resize((size[1], size[0]), Image.BILINEAR)
-            pixels = np.asarray(image, dtype="float32")
+            if (height, width) != original[:2]:
+                image = image.resize((width, height), Image.BILINEAR)
+            pixels = np.asarray(image, dtype="float32").reshape(height, width, channels)
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ValueError(f"Cannot read image {path!r} (unreadable or corrupt): {e}") from None
-    return pixels.reshape(size[0], size[1], channels)
+    return (pixels, original) if return_original else pixels
 
 
 def evaluate_model_file(model_file, dataset, batch_size=512):

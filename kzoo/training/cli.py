@@ -120,7 +120,11 @@ def evaluate_cmd(run_or_model_file, dataset, batch_size):
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
 @user_errors
 def predict_cmd(model_file, images, top_k):
-    """Classify PNG/JPEG IMAGES with a .keras model (or run directory): top-k classes."""
+    """Classify PNG/JPEG IMAGES with a .keras model (or run directory): top-k classes.
+
+    Each image is resized to the model's input size and converted to its
+    channels (grayscale or RGB); the output says when that happened.
+    """
     import keras
     import numpy as np
 
@@ -131,12 +135,24 @@ def predict_cmd(model_file, images, top_k):
     model = keras.saving.load_model(model_file)
     height, width, channels = model.input_shape[1:]
     names = class_names_for(model_file, model.output_shape[-1])
-    batch = np.stack([read_image(path, (height, width), channels) for path in images])
-    probabilities = model.predict(batch, verbose=0)
-    for path, p in zip(images, probabilities):
+    read = [read_image(path, (height, width), channels, return_original=True)
+            for path in images]
+    sizes = {pixels.shape for pixels, _ in read}
+    if len(sizes) > 1:  # a model with free height/width, and images of several sizes
+        raise ValueError(f"Model {model_file!r} takes any image size, but one batch needs one "
+                         f"size; predict these images one at a time. Received: sizes "
+                         f"{sorted(s[:2] for s in sizes)}")
+    probabilities = model.predict(np.stack([pixels for pixels, _ in read]), verbose=0)
+    target = "grayscale" if channels == 1 else "RGB"
+    for path, (pixels, original), p in zip(images, read, probabilities):
         best = np.argsort(p)[::-1][:top_k]
         ranked = ", ".join(f"{names[i]} {p[i]:.3f}" for i in best)
-        click.echo(f"{path}: {ranked}")
+        # Say what was done to fit the model's input.
+        h, w, mode = original
+        converted = (h, w) != pixels.shape[:2] or mode != ("L" if channels == 1 else "RGB")
+        note = (f" ({w}×{h} {mode} → {pixels.shape[1]}×{pixels.shape[0]} {target})"
+                if converted else "")
+        click.echo(f"{path}{note}: {ranked}")
 
 
 @click.command("publish")

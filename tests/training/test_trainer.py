@@ -122,7 +122,13 @@ def test_cli_train_evaluate_predict(tmp_path):
     Image.fromarray(images[0, :, :, 0]).resize((32, 32)).save(png)  # resized back to 8x8
     result = runner.invoke(main, ["predict", run, png, "--top-k", "2"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"{png}: ") and result.output.count(",") == 1
+    assert result.output.startswith(f"{png} (32×32 L → 8×8 grayscale): "), result.output
+    assert result.output.count(",") == 1
+    rgb = str(tmp_path / "digit.jpg")  # an RGB JPEG of the model's own size
+    Image.fromarray(images[1, :, :, 0]).convert("RGB").save(rgb)
+    result = runner.invoke(main, ["predict", run, png, rgb])
+    assert result.exit_code == 0, result.output
+    assert f"{rgb} (8×8 RGB → 8×8 grayscale): " in result.output
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
