@@ -84,6 +84,37 @@ def test_interrupted_run_resumes_from_last_completed_epoch(tmp_path):
     assert epochs == [0, 1, 2]  # nothing lost
 
 
+class _InterruptMidEpoch(keras.callbacks.Callback):
+    """Ctrl-C on batch 3 of `epoch`, half-way through it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.seen = epoch, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(epoch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seen[-1] == self.epoch and batch == 3:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_mid_epoch_keeps_the_checkpoint_and_resumes(tmp_path):
+    run = str(tmp_path / "run")
+    first = _InterruptMidEpoch(epoch=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**CONFIG), run, verbose=0, callbacks=[first])
+    assert first.seen == [0, 1]
+    assert os.path.exists(os.path.join(run, "checkpoint"))
+    second = _InterruptMidEpoch(epoch=-1)
+    metrics = train(TrainConfig(**CONFIG), run, verbose=0, callbacks=[second])
+    assert second.seen == [1, 2]  # the interrupted epoch again, from its start
+    with open(os.path.join(run, "history.csv")) as f:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert epochs == [0, 1, 2]  # no half epoch in the history
+    assert metrics["test_accuracy"] > 0.8
+
+
 def test_run_directory_of_another_model_is_refused(tmp_path):
     run = str(tmp_path / "run")
     train(TrainConfig(**{**CONFIG, "epochs": 1}), run, verbose=0)
