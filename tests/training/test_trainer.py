@@ -23,18 +23,22 @@ def _weights(run_dir):
     return keras.saving.load_model(os.path.join(run_dir, "model.keras")).get_weights()
 
 
-class _InterruptAfter(keras.callbacks.Callback):
-    """Ctrl-C at the end of an epoch (after the checkpoint), as a user would."""
+class _Interrupt(keras.callbacks.Callback):
+    """Ctrl-C in `epoch`: at its end (after the checkpoint), or after batch `batch`."""
 
-    def __init__(self, epoch):
+    def __init__(self, epoch, batch=None):
         super().__init__()
-        self.epoch, self.seen = epoch, []
+        self.epoch, self.batch, self.seen = epoch, batch, []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.seen.append(epoch)
 
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seen[-1] == self.epoch and batch == self.batch:
+            raise KeyboardInterrupt
+
     def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
+        if epoch == self.epoch and self.batch is None:
             raise KeyboardInterrupt
 
 
@@ -70,13 +74,13 @@ def test_same_seed_gives_identical_weights(tmp_path):
 
 def test_interrupted_run_resumes_from_last_completed_epoch(tmp_path):
     run = str(tmp_path / "run")
-    first = _InterruptAfter(epoch=1)
+    first = _Interrupt(epoch=1)
     with pytest.raises(KeyboardInterrupt):
         train(TrainConfig(**CONFIG), run, verbose=0, callbacks=[first])
     assert first.seen == [0, 1]
     assert os.path.exists(os.path.join(run, "checkpoint"))
     assert not os.path.exists(os.path.join(run, "metrics.json"))
-    second = _InterruptAfter(epoch=-1)
+    second = _Interrupt(epoch=-1)
     train(TrainConfig(**CONFIG), run, verbose=0, callbacks=[second])
     assert second.seen == [2]  # nothing recomputed
     with open(os.path.join(run, "history.csv")) as f:
@@ -84,29 +88,14 @@ def test_interrupted_run_resumes_from_last_completed_epoch(tmp_path):
     assert epochs == [0, 1, 2]  # nothing lost
 
 
-class _InterruptMidEpoch(keras.callbacks.Callback):
-    """Ctrl-C on batch 3 of `epoch`, half-way through it."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch, self.seen = epoch, []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.seen[-1] == self.epoch and batch == 3:
-            raise KeyboardInterrupt
-
-
 def test_ctrl_c_mid_epoch_keeps_the_checkpoint_and_resumes(tmp_path):
     run = str(tmp_path / "run")
-    first = _InterruptMidEpoch(epoch=1)
+    first = _Interrupt(epoch=1, batch=3)  # half-way through epoch 1
     with pytest.raises(KeyboardInterrupt):
         train(TrainConfig(**CONFIG), run, verbose=0, callbacks=[first])
     assert first.seen == [0, 1]
     assert os.path.exists(os.path.join(run, "checkpoint"))
-    second = _InterruptMidEpoch(epoch=-1)
+    second = _Interrupt(epoch=-1)
     metrics = train(TrainConfig(**CONFIG), run, verbose=0, callbacks=[second])
     assert second.seen == [1, 2]  # the interrupted epoch again, from its start
     with open(os.path.join(run, "history.csv")) as f:
