@@ -5,12 +5,11 @@ non-zero exit status, never a traceback.
 """
 
 import functools
-import os
 import sys
 
 import click
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # also set in kzoo/__init__.py
+# TensorFlow's start-up log is quieted in kzoo/__init__.py, which runs first.
 
 
 def user_errors(fn):

@@ -143,14 +143,14 @@ def predict_cmd(model_file, images, top_k):
                          f"size; predict these images one at a time. Received: sizes "
                          f"{sorted(s[:2] for s in sizes)}")
     probabilities = model.predict(np.stack([pixels for pixels, _ in read]), verbose=0)
-    target = "grayscale" if channels == 1 else "RGB"
+    mode, target = ("L", "grayscale") if channels == 1 else ("RGB", "RGB")
     for path, (pixels, original), p in zip(images, read, probabilities):
         best = np.argsort(p)[::-1][:top_k]
         ranked = ", ".join(f"{names[i]} {p[i]:.3f}" for i in best)
         # Say what was done to fit the model's input.
-        h, w, mode = original
-        converted = (h, w) != pixels.shape[:2] or mode != ("L" if channels == 1 else "RGB")
-        note = (f" ({w}×{h} {mode} → {pixels.shape[1]}×{pixels.shape[0]} {target})"
+        h, w, original_mode = original
+        converted = (h, w) != pixels.shape[:2] or original_mode != mode
+        note = (f" ({w}×{h} {original_mode} → {pixels.shape[1]}×{pixels.shape[0]} {target})"
                 if converted else "")
         click.echo(f"{path}{note}: {ranked}")
 
