@@ -7,7 +7,8 @@ import numpy as np
 from kzoo.utils.io import atomic_path
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no screen needed)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no screen needed
@@ -31,7 +32,7 @@ def read_history(path):
 
 def plot_curves(history, path, title=""):
     """Loss and accuracy, train vs validation, against the epoch."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = np.asarray(history.get("epoch", []), dtype=int) + 1
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -58,7 +59,7 @@ def confusion_matrix(labels, predictions, num_classes):
 
 def plot_confusion_matrix(counts, class_names, path, title=""):
     """The confusion matrix as a heat map, rows normalized, counts written in."""
-    plt = _pyplot()
+    plt = pyplot()
     n = len(class_names)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * n, 0.8 + 0.6 * n))
