@@ -9,18 +9,20 @@ import os as _os
 import sys as _sys
 
 # The `kzoo` command (console script or `python -m kzoo`) imports this package
-# before its own module runs, so quiet TensorFlow's C++ start-up log here,
+# before its own module runs, so TensorFlow's C++ start-up log is quieted here,
 # before TensorFlow loads; a library user's process is left alone.
 if _sys.argv and (_os.path.basename(_sys.argv[0]) == "kzoo" or _sys.argv[0] == "-m"):
-    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from kzoo.utils.quiet import import_tensorflow_quietly as _quiet_import
+
+    _quiet_import()
 
 from kzoo import data  # noqa: E402
 from kzoo import layers  # noqa: E402
 from kzoo import initializers, optimizers, callbacks, training  # noqa: E402
 from kzoo import models  # noqa: E402
-from kzoo import zoo  # noqa: E402
+from kzoo import serving  # noqa: E402
 from kzoo.models.registry import create_model, list_models, model_info  # noqa: E402
 from kzoo.version import __version__  # noqa: E402
 
 __all__ = ["data", "layers", "models", "create_model", "list_models", "model_info", "__version__",
-           "initializers", "optimizers", "callbacks", "training", "zoo"]
+           "initializers", "optimizers", "callbacks", "training", "serving"]

@@ -36,3 +36,16 @@ def fixed_seeds():
 def rng():
     """A NumPy generator with a fixed seed, for test data."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's real 8×8 digits through kzoo.data: the training split, scaled to [0, 1].
+
+    `(x (1438, 8, 8, 1) float32, y (1438,) int64)`; tests/data checks kzoo.data against
+    scikit-learn itself.
+    """
+    from kzoo.data import load_arrays
+
+    images, labels, _ = load_arrays("digits", "train")
+    return images.astype("float32") / 255.0, labels

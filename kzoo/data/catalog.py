@@ -70,10 +70,14 @@ DATASETS = {
 }
 
 
-def get_spec(name):
-    """The `DatasetSpec` of `name`; an unknown name is a `ValueError` listing the known."""
-    if name not in DATASETS:
+def get_spec(name, argument="dataset"):
+    """The `DatasetSpec` of `name`; an unknown name is a `ValueError` listing the known.
+
+    `argument` is the caller's name for the value, used in the message.
+    """
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(
-            f"Unknown dataset. Expected one of {sorted(DATASETS)}. Received: dataset={name!r}"
+            f"Unknown dataset: argument `{argument}` must be one of {sorted(DATASETS)}. "
+            f"Received: {argument}={name!r}"
         )
     return DATASETS[name]

@@ -22,12 +22,21 @@ def parse_augment(augment):
     """None, a comma-separated string or a sequence → a tuple of augmentation names."""
     if augment in (None, "", "none", False):
         return ()
-    names = augment.split(",") if isinstance(augment, str) else list(augment)
+    if isinstance(augment, str):
+        names = augment.split(",")
+    elif isinstance(augment, (list, tuple)) and all(isinstance(n, str) for n in augment):
+        names = list(augment)
+    else:
+        raise ValueError(
+            f"Argument `augment` must be None, a list of names or a comma-separated string "
+            f"(a subset of {list(AUGMENTATIONS)}). Received: augment={augment!r}"
+        )
     names = tuple(n.strip().lower() for n in names if n.strip())
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
         raise ValueError(
-            f"Unknown augmentation. Expected a subset of {list(AUGMENTATIONS)}. "
+            f"Unknown augmentation {unknown[0]!r}: argument `augment` must be a subset of "
+            f"{list(AUGMENTATIONS)} (a list or a comma-separated string). "
             f"Received: augment={augment!r}"
         )
     return names
@@ -98,7 +107,11 @@ def load(
     >>> ds = kzoo.data.load("fashion_mnist", "train", batch_size=128, augment="flip,crop")
     >>> images, labels = next(iter(ds))
     """
-    get_spec(name)  # an unknown name fails first, with the list of names
+    get_spec(name, argument="name")  # an unknown name fails first, with the list of names
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise ValueError(
+            f"Argument `batch_size` must be a positive int. Received: batch_size={batch_size!r}"
+        )
     images, labels, _ = load_arrays(name, split, data_dir=data_dir, download=download)
     mean = std = None
     if normalize == "standardize":

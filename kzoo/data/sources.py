@@ -135,11 +135,11 @@ def load_arrays(name, split="train", *, data_dir=None, download=False):
         ValueError: unknown dataset or split.
         DatasetNotFoundError: nowhere to be found; the message says how to get it.
     """
-    spec = get_spec(name)
+    spec = get_spec(name, argument="name")
     if split not in spec.splits:
         raise ValueError(
-            f"Unknown split for dataset {name!r}. Expected one of {sorted(spec.splits)}. "
-            f"Received: split={split!r}"
+            f"Unknown split: argument `split` of dataset {name!r} must be one of "
+            f"{sorted(spec.splits)}. Received: split={split!r}"
         )
     found = (
         from_tfds(name, split, data_dir)
@@ -160,8 +160,8 @@ def _how_to_get(name):
     spec = get_spec(name)
     ways = []
     if spec.tfds_name:
-        ways.append(f"go online and pass download=True (--download) so tensorflow-datasets "
-                    f"fetches {spec.tfds_name!r}")
+        ways.append(f"go online and pass download=True (kzoo train --download) so "
+                    f"tensorflow-datasets fetches {spec.tfds_name!r}")
     if name in ("fashion_mnist", "mnist"):
         if name == "fashion_mnist":
             ways.insert(0, "install Debian's package: sudo apt-get install dataset-fashion-mnist")

@@ -79,3 +79,15 @@ def channel_axis(axis, rank, layer):
             f"axis of the rank-{rank} input. Received: axis={axis}"
         )
     return positive
+
+
+def keras_object(getter, value, name, layer):
+    """`getter(value)` (e.g. `keras.activations.get`), its failure a `ValueError` naming `name`."""
+    try:
+        return getter(value)
+    except (ValueError, TypeError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"Argument `{name}` of layer {layer.__class__.__name__} ({layer.name!r}) could not "
+            f"be interpreted ({reason}). Received: {name}={value!r}"
+        ) from None

@@ -88,14 +88,17 @@ class BatchNorm(keras.layers.Layer):
         self.center = bool(center)
         self.scale = bool(scale)
         self.synchronized = bool(synchronized)
-        self.beta_initializer = keras.initializers.get(beta_initializer)
-        self.gamma_initializer = keras.initializers.get(gamma_initializer)
-        self.moving_mean_initializer = keras.initializers.get(moving_mean_initializer)
-        self.moving_variance_initializer = keras.initializers.get(moving_variance_initializer)
-        self.beta_regularizer = keras.regularizers.get(beta_regularizer)
-        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
-        self.beta_constraint = keras.constraints.get(beta_constraint)
-        self.gamma_constraint = keras.constraints.get(gamma_constraint)
+        for name, getter, value in (
+            ("beta_initializer", keras.initializers.get, beta_initializer),
+            ("gamma_initializer", keras.initializers.get, gamma_initializer),
+            ("moving_mean_initializer", keras.initializers.get, moving_mean_initializer),
+            ("moving_variance_initializer", keras.initializers.get, moving_variance_initializer),
+            ("beta_regularizer", keras.regularizers.get, beta_regularizer),
+            ("gamma_regularizer", keras.regularizers.get, gamma_regularizer),
+            ("beta_constraint", keras.constraints.get, beta_constraint),
+            ("gamma_constraint", keras.constraints.get, gamma_constraint),
+        ):
+            setattr(self, name, args.keras_object(getter, value, name, self))
         self.supports_masking = True
 
     def _channel_axis(self, rank):

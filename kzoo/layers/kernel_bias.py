@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kzoo.layers import args
+
 
 class KernelBiasLayer(keras.layers.Layer):
     """Base of `Affine` and `Conv2D`: arguments, weights, bias + activation, config.
@@ -26,14 +28,17 @@ class KernelBiasLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        self.activation = keras.activations.get(activation)
+        self.activation = args.keras_object(keras.activations.get, activation, "activation", self)
         self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
-        self.bias_constraint = keras.constraints.get(bias_constraint)
+        for name, getter, value in (
+            ("kernel_initializer", keras.initializers.get, kernel_initializer),
+            ("bias_initializer", keras.initializers.get, bias_initializer),
+            ("kernel_regularizer", keras.regularizers.get, kernel_regularizer),
+            ("bias_regularizer", keras.regularizers.get, bias_regularizer),
+            ("kernel_constraint", keras.constraints.get, kernel_constraint),
+            ("bias_constraint", keras.constraints.get, bias_constraint),
+        ):
+            setattr(self, name, args.keras_object(getter, value, name, self))
 
     def add_kernel_and_bias(self, kernel_shape, units):
         """Creates `kernel` of `kernel_shape` and, with `use_bias`, `bias` of (units,)."""

@@ -6,8 +6,9 @@ name with `kzoo.create_model("resnet50")`, list them with
 `kzoo.model_info("resnet50")`.
 """
 
-from kzoo.models.registry import create_model, list_models, model_info, register_model
-from kzoo.models.common import adapt_input_conv
+from kzoo.models.registry import (create_model, list_models, model_info, register_model,
+                                  unregister_model)
+from kzoo.models.weights import adapt_input_conv
 from kzoo.models.flops import count_flops
 from kzoo.models.features import feature_extractor
 
@@ -24,4 +25,5 @@ __all__ = [
     "list_models",
     "model_info",
     "register_model",
+    "unregister_model",
 ]

@@ -8,11 +8,14 @@ CLI, tuning, tests) reaches models by name through this registry, as timm does.
 import dataclasses
 import difflib
 import fnmatch
-import os
+import inspect
 import warnings
 from typing import Callable, Optional
 
-__all__ = ["register_model", "list_models", "create_model", "model_info", "ModelEntry"]
+from kzoo.models import pretrained
+from kzoo.models import weights as weight_files
+
+__all__ = ["register_model", "unregister_model", "list_models", "create_model", "model_info", "ModelEntry"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,58 +87,92 @@ def register_model(
     return decorator
 
 
-def _ensure_builtin_models():
-    # Importing the builder package registers every built-in family.
-    import kzoo.models  # noqa: F401
+def unregister_model(name: str) -> None:
+    """Removes a registered model name (e.g. a builder registered in a notebook or a test).
+
+    Example:
+
+    >>> kzoo.models.unregister_model("tiny_cnn")
+    """
+    get_entry(name)  # an unknown name raises, listing the closest names
+    _REGISTRY.pop(name)
+    _INFO_CACHE.pop(name, None)
 
 
 def list_models(pattern: str = "*") -> list:
     """Sorted registered model names matching an fnmatch `pattern` (`"resnet*"`)."""
-    _ensure_builtin_models()
+    # Importing this module ran kzoo/models/__init__.py first, which registers every family.
     if not isinstance(pattern, str):
         raise ValueError(f"Argument `pattern` must be a string. Received: pattern={pattern!r}")
     return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
 
 
-def get_entry(name: str) -> ModelEntry:
-    """The registry entry of `name`; an unknown name raises listing the closest names."""
-    _ensure_builtin_models()
-    if name not in _REGISTRY:
+def get_entry(name: str, *, argument: str = "name") -> ModelEntry:
+    """The registry entry of `name`; an unknown name raises listing the closest names.
+
+    `argument` is the caller's name for the value, used in the message (e.g.
+    `"model"` for `TrainConfig.model`).
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
         close = difflib.get_close_matches(str(name), list(_REGISTRY), n=5, cutoff=0.4)
         hint = f" Closest names: {', '.join(close)}." if close else ""
         raise ValueError(
-            f"Unknown model name. Expected one of kzoo.list_models() ({len(_REGISTRY)} models)."
-            f"{hint} Received: name={name!r}"
+            f"Unknown model name: argument `{argument}` must be one of kzoo.list_models() "
+            f"({len(_REGISTRY)} models).{hint} Received: {argument}={name!r}"
         )
     return _REGISTRY[name]
 
 
-def create_model(name: str, **kwargs):
-    """Builds the registered model `name` with keyword arguments for its builder.
+def check_builder_kwargs(entry, kwargs):
+    """Refuses keyword arguments `entry`'s builder does not take, naming them.
+
+    A builder with `**kwargs` takes anything. Raises a `ValueError` (where
+    calling the builder would raise a bare `TypeError`).
+    """
+    parameters = inspect.signature(entry.builder).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = [key for key in kwargs if key not in parameters]
+    if unknown:
+        key = unknown[0]
+        raise ValueError(
+            f"Argument `{key}` is not an argument of model {entry.name!r}; it takes "
+            f"{sorted(parameters)}. Received: {key}={kwargs[key]!r}"
+        )
+
+
+def create_model(model_name: str, /, **kwargs):
+    """Builds the registered model `model_name` with keyword arguments for its builder.
+
+    `weights=` is exactly one of: `None`; a name of the family's weight files
+    (`"imagenet"`: keras.applications' files, URL and hash); a tag of one of
+    the zoo's own checkpoints of this model (`"fashion_mnist"`, listed by
+    `kzoo.model_info(model_name)["weights"]`; a tag always wins over a
+    same-named path), built with the checkpoint's preprocessing in front (raw
+    pixels 0-255 in); or the path to an existing `.h5`, `.weights.h5` or
+    `.keras` file. The first parameter is positional-only, so `name=` is the
+    keras.applications model name.
 
     Example:
 
     >>> model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=10)
+    >>> lenet = kzoo.create_model("lenet", weights="fashion_mnist", name="my_lenet")
     """
-    entry = get_entry(name)
+    entry = get_entry(model_name)
+    check_builder_kwargs(entry, kwargs)
     kwargs = {**entry.defaults, **kwargs}
     weights = kwargs.get("weights")
-    if isinstance(weights, str) and not os.path.exists(weights):
-        from kzoo import zoo
-
-        if zoo.find_checkpoint(name, weights) is not None:
+    if isinstance(weights, str) and weights not in entry.weights:
+        if pretrained.find(model_name, weights) is not None:
             # The zoo's own checkpoint (e.g. weights="fashion_mnist"): sha256-checked,
             # with its preprocessing in front.
             kwargs.pop("weights")
-            return zoo.create_pretrained(name, weights, **kwargs)
+            return pretrained.build(model_name, weights, entry.builder, **kwargs)
+        # Neither a weights name nor a zoo tag: it must be an existing weights file.
+        weight_files.check_weights(
+            weights, model_name=model_name, presets={}, include_top=False, classes=None,
+            tags=list(entry.weights) + pretrained.tags(model_name))
     return entry.builder(**kwargs)
-
-
-def zoo_weights(name):
-    """Dataset names of the zoo's own checkpoints of `name` (`weights=` values)."""
-    from kzoo import zoo
-
-    return zoo.available_weights(name)
 
 
 def model_info(name: str) -> dict:
@@ -160,5 +197,5 @@ def model_info(name: str) -> dict:
         "default_input_shape": entry.default_input_shape,
         "min_input_size": entry.min_input_size,
         "reference": entry.reference,
-        "weights": list(entry.weights) + zoo_weights(name),
+        "weights": list(entry.weights) + pretrained.tags(name),
     }

@@ -16,7 +16,7 @@ from kzoo.api_export import kzoo_export
 from kzoo.optimizers.hyperparameters import check_learning_rate
 from kzoo.optimizers.hyperparameters import check_non_negative
 
-__all__ = ["StepDecay", "ExponentialDecay", "InverseTimeDecay"]
+__all__ = ["StepDecay", "ExponentialDecay", "InverseTimeDecay", "SCHEDULES", "make_schedule"]
 
 
 def _check_positive_int(value, name):
@@ -153,3 +153,51 @@ class InverseTimeDecay(keras.optimizers.schedules.InverseTimeDecay):
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "k": self.k, "name": self.name}
+
+
+#: Names `make_schedule` (and `kzoo train --schedule`) accepts.
+SCHEDULES = ("constant", "cosine", "step", "exponential", "inverse_time")
+
+
+def make_schedule(name, learning_rate, *, epochs, steps_per_epoch):
+    """The learning rate of a whole run by schedule name: a float or a schedule.
+
+    Args:
+        name: `"constant"`, `"cosine"` (to 0 over the run, Keras's
+            `CosineDecay`), `"step"` (×0.1 at 50% and 75% of the run),
+            `"exponential"` (α₀·e^(−kt), k chosen so the rate falls ×100 over
+            the run) or `"inverse_time"` (α₀/(1 + kt), k = 1 per epoch).
+        learning_rate: the initial rate α₀.
+        epochs: epochs of the run.
+        steps_per_epoch: optimizer steps (batches) per epoch.
+
+    Returns:
+        `learning_rate` itself for `"constant"`, else a `LearningRateSchedule`.
+
+    Example:
+
+    >>> lr = kzoo.optimizers.schedules.make_schedule("cosine", 0.1, epochs=10,
+    ...                                               steps_per_epoch=100)
+    >>> float(lr(1000))
+    0.0
+    """
+    if name not in SCHEDULES:
+        raise ValueError(f"Argument `schedule` must be one of {list(SCHEDULES)}. "
+                         f"Received: schedule={name!r}")
+    check_learning_rate(learning_rate)
+    epochs = _check_positive_int(epochs, "epochs")
+    steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
+    total = epochs * steps_per_epoch
+    schedules = keras.optimizers.schedules
+    if name == "cosine":
+        return schedules.CosineDecay(learning_rate, decay_steps=total)
+    if name == "step":
+        return schedules.PiecewiseConstantDecay(
+            [int(total * 0.5), int(total * 0.75)],
+            [learning_rate, learning_rate * 0.1, learning_rate * 0.01],
+        )
+    if name == "exponential":
+        return ExponentialDecay(learning_rate, k=math.log(100.0) / total)
+    if name == "inverse_time":
+        return InverseTimeDecay(learning_rate, k=1.0 / steps_per_epoch)
+    return learning_rate

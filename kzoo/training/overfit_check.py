@@ -163,6 +163,26 @@ class _StopAt(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def make_optimizer(optimizer, learning_rate):
+    """`optimizer`: a `kzoo.optimizers.get` name becomes a fresh optimizer, else unchanged.
+
+    Raises:
+        ValueError: naming `optimizer` or `learning_rate`.
+    """
+    from kzoo.optimizers import registry
+
+    if not isinstance(optimizer, str):
+        return optimizer  # a Keras optimizer, for `compile`
+    key = optimizer.lower()
+    if key not in registry.OPTIMIZERS:
+        raise ValueError(
+            f"Argument `optimizer` must be a Keras optimizer or a kzoo.optimizers.get name, "
+            f"one of {list(registry.OPTIMIZERS)}. Received: optimizer={optimizer!r}"
+        )
+    kwargs = {} if learning_rate is None else {"learning_rate": learning_rate}
+    return registry.get(key, **kwargs)
+
+
 def overfit_check(
     model: keras.Model,
     x,
@@ -242,15 +262,11 @@ def overfit_check(
         raise ValueError(
             f"Argument `epochs` must be a positive integer. Received: epochs={epochs!r}"
         )
+    optimizer = make_optimizer(optimizer, learning_rate)
     x_small = np.asarray(x[:n])
     y_small = np.asarray(y[:n])
 
     clone = without_regularization(model)
-    if isinstance(optimizer, str):
-        from kzoo.optimizers import get
-
-        kwargs = {} if learning_rate is None else {"learning_rate": learning_rate}
-        optimizer = get(optimizer, **kwargs)
     if loss is None:
         loss, metric = _infer_loss(y_small, clone(x_small, training=False))
     else:

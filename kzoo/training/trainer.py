@@ -1,4 +1,4 @@
-"""`kzoo.training.train`: train a zoo model on a dataset into a run directory.
+"""`kzoo.training.train`: train a model on a dataset into a run directory.
 
 A run directory holds everything a run makes:
 
@@ -14,206 +14,131 @@ A run directory holds everything a run makes:
 
 Running the same configuration into the same directory resumes from the last
 completed epoch after a crash, a kill or Ctrl-C; every file is written
-atomically. The trained model carries its preprocessing (scaling, and
+atomically. The trained zoo model carries its preprocessing (scaling, and
 standardization when asked), so it takes raw pixel values 0–255.
 """
 
 import dataclasses
-import json
 import os
-import shutil
-import sys
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo.data import catalog, pipeline, sources
+from kzoo.models import registry
+from kzoo.serving.export import export_saved_model
+from kzoo.training import reports, run_dir
+from kzoo.training.config import TrainConfig
+from kzoo.training.evaluate import evaluate_model
+from kzoo.training.fit import fit
 from kzoo.utils import io
-
-SCHEDULES = ("constant", "cosine", "step", "exponential", "inverse_time")
-RUN_FILES = ("run.json", "history.csv", "model.keras", "metrics.json", "curves.png",
-             "confusion_matrix.png")
+from kzoo.version import __version__
 
 
-@dataclasses.dataclass
-class TrainConfig:
-    """What a training run is; saved as `run.json` in the run directory.
+def build_zoo_model(config, mean=None, std=None):
+    """The zoo model of `config` with its preprocessing inside: raw pixels 0–255 in.
 
-    Attributes:
-        model: a registered model name (`kzoo.list_models()`).
-        dataset: a dataset name (`kzoo.data.list_datasets()`).
-        epochs: number of epochs.
-        batch_size: examples per batch.
-        optimizer: a `kzoo.optimizers.get` name.
-        learning_rate: the initial learning rate.
-        schedule: `"constant"`, `"cosine"` (to 0 over the run), `"step"`
-            (×0.1 at 50% and 75% of the run), `"exponential"` (α₀·e^(−kt),
-            ×0.01 over the run) or `"inverse_time"` (α₀/(1 + kt), k = 1 per epoch).
-        weight_decay: decoupled weight decay (0 = none).
-        augment: augmentations for the train split (`"flip,crop"`, see
-            `kzoo.data.load`).
-        normalize: `"scale"` or `"standardize"` (in the model).
-        validation_size: training examples held out for validation (0 = use
-            no validation set).
-        seed: seed of the weights, the split, the shuffle and the augmentation.
-        conv_impl: `"native"` or `"im2col"`.
-        model_kwargs: further keyword arguments of the builder.
+    Args:
+        config: a `TrainConfig`.
+        mean, std: per-channel statistics for `normalize="standardize"`.
     """
-
-    model: str
-    dataset: str = "fashion_mnist"
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    schedule: str = "constant"
-    weight_decay: float = 0.0
-    augment: str = ""
-    normalize: str = "scale"
-    validation_size: int = 5000
-    seed: int = 0
-    conv_impl: str = "native"
-    model_kwargs: dict = dataclasses.field(default_factory=dict)
-
-    def check(self):
-        import kzoo
-        from kzoo.data import catalog, pipeline
-
-        kzoo.models.registry.get_entry(self.model)
-        catalog.get_spec(self.dataset)
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"Argument `{name}` must be a positive int. "
-                                 f"Received: {name}={value!r}")
-        if not isinstance(self.validation_size, int) or self.validation_size < 0:
-            raise ValueError("Argument `validation_size` must be an int >= 0. "
-                             f"Received: validation_size={self.validation_size!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"Argument `schedule` must be one of {list(SCHEDULES)}. "
-                             f"Received: schedule={self.schedule!r}")
-        if self.normalize not in ("scale", "standardize"):
-            raise ValueError("Argument `normalize` must be 'scale' or 'standardize'. "
-                             f"Received: normalize={self.normalize!r}")
-        pipeline.parse_augment(self.augment)
-        # Builds the optimizer once: a bad name or hyperparameter fails here.
-        self.make_optimizer(steps_per_epoch=1)
-
-    def make_optimizer(self, steps_per_epoch):
-        import kzoo
-
-        total = self.epochs * steps_per_epoch
-        lr = self.learning_rate
-        schedules = keras.optimizers.schedules
-        if self.schedule == "cosine":
-            lr = schedules.CosineDecay(self.learning_rate, decay_steps=total)
-        elif self.schedule == "step":
-            lr = schedules.PiecewiseConstantDecay(
-                [int(total * 0.5), int(total * 0.75)],
-                [self.learning_rate, self.learning_rate * 0.1, self.learning_rate * 0.01],
-            )
-        elif self.schedule == "exponential":
-            # α₀·e^(−kt) with k chosen so the rate falls ×100 over the run.
-            lr = kzoo.optimizers.schedules.ExponentialDecay(
-                self.learning_rate, k=float(np.log(100.0)) / max(total, 1))
-        elif self.schedule == "inverse_time":
-            lr = kzoo.optimizers.schedules.InverseTimeDecay(
-                self.learning_rate, k=1.0 / steps_per_epoch)
-        kwargs = {"learning_rate": lr}
-        if self.weight_decay:
-            kwargs["weight_decay"] = self.weight_decay
-        return kzoo.optimizers.get(self.optimizer, **kwargs)
-
-    def command(self, output_dir):
-        """The `kzoo train` command line that reproduces this run."""
-        parts = ["kzoo", "train", self.model, "--dataset", self.dataset,
-                 "--epochs", str(self.epochs), "--batch-size", str(self.batch_size),
-                 "--optimizer", self.optimizer, "--learning-rate", repr(self.learning_rate),
-                 "--schedule", self.schedule, "--seed", str(self.seed),
-                 "--validation-size", str(self.validation_size)]
-        if self.weight_decay:
-            parts += ["--weight-decay", repr(self.weight_decay)]
-        if self.augment:
-            parts += ["--augment", self.augment]
-        if self.normalize != "scale":
-            parts += ["--normalize", self.normalize]
-        if self.conv_impl != "native":
-            parts += ["--conv-impl", self.conv_impl]
-        for key, value in sorted(self.model_kwargs.items()):
-            parts += ["--model-arg", f"{key}={json.dumps(value)}"]
-        return " ".join(parts + ["--output", output_dir])
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Adds `epoch_seconds` (wall time of the epoch) to the logs, so history.csv keeps it."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["epoch_seconds"] = round(time.time() - self._start, 2)
-
-
-def build_model(config, mean=None, std=None):
-    """The zoo model with its preprocessing inside: raw pixels 0–255 in."""
-    import kzoo
-
-    spec = kzoo.data.catalog.get_spec(config.dataset)
+    spec = catalog.get_spec(config.dataset)
     pixels = keras.Input(spec.shape, name="pixels")
     x = keras.layers.Rescaling(1.0 / 255.0, name="scale")(pixels)
     if config.normalize == "standardize":
         x = keras.layers.Normalization(mean=mean, variance=np.square(std), name="standardize")(x)
     kwargs = dict(config.model_kwargs)
     kwargs.setdefault("conv_impl", config.conv_impl)
-    return kzoo.create_model(
+    return registry.create_model(
         config.model, input_tensor=x, input_shape=spec.shape, classes=spec.num_classes,
         weights=None, **kwargs,
     )
 
 
-def _split(images, labels, validation_size, seed):
-    order = np.random.default_rng(seed).permutation(len(images))
-    val, train = order[:validation_size], order[validation_size:]
-    return (images[train], labels[train]), (images[val], labels[val])
+@dataclasses.dataclass
+class RunData:
+    """The arrays and pipelines of a run, split and seeded."""
+
+    spec: catalog.DatasetSpec
+    source: str
+    train: tuple
+    validation: tuple
+    test: tuple
+    mean: np.ndarray = None
+    std: np.ndarray = None
+
+    def pipelines(self, config):
+        train = pipeline.from_arrays(*self.train, config.batch_size, shuffle=True,
+                                     normalize=None, augment=config.augment, seed=config.seed)
+        validation = None
+        if len(self.validation[0]):
+            validation = pipeline.from_arrays(*self.validation, 512, normalize=None)
+        return train, validation
 
 
-def check_run_dir(run_dir, config):
-    """A run directory made for another configuration is a `ValueError`."""
-    path = os.path.join(run_dir, "run.json")
-    if not os.path.exists(path):
-        return
-    with open(path) as f:
-        saved = json.load(f).get("config", {})
-    if saved.get("model") != config.model or saved.get("dataset") != config.dataset:
+def load_data(config, download=False):
+    """The train/validation split (seeded) and the test split of `config.dataset`.
+
+    `download=True` lets tensorflow-datasets fetch a dataset found nowhere locally.
+    """
+    spec = catalog.get_spec(config.dataset)
+    images, labels, source = sources.load_arrays(config.dataset, "train", download=download)
+    if config.validation_size > len(images) - 1:
+        raise ValueError(f"Argument `validation_size` must be below the {len(images):,} "
+                         f"training images found. Received: "
+                         f"validation_size={config.validation_size}")
+    test = sources.load_arrays(config.dataset, "test", download=download)[:2]
+    order = np.random.default_rng(config.seed).permutation(len(images))
+    val, train = order[:config.validation_size], order[config.validation_size:]
+    data = RunData(spec, source, (images[train], labels[train]), (images[val], labels[val]),
+                   test)
+    if config.normalize == "standardize":
+        pixels = data.train[0].reshape(-1, data.train[0].shape[-1]) / 255.0
+        data.mean, data.std = pixels.mean(0), np.maximum(pixels.std(0), 1e-7)
+    return data
+
+
+def _check_model(model, spec, where):
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"Argument `build_model` must return a keras.Model. "
+                         f"Received: {type(model).__name__} from {where}")
+    shape = tuple(model.input_shape[1:])
+    fits = len(shape) == len(spec.shape) and all(
+        a is None or a == b for a, b in zip(shape, spec.shape))
+    if not fits or model.output_shape[-1] != spec.num_classes:
         raise ValueError(
-            f"Run directory {run_dir!r} belongs to model {saved.get('model')!r} on "
-            f"{saved.get('dataset')!r}; use another --output or --overwrite. "
-            f"Received: model={config.model!r}, dataset={config.dataset!r}"
+            f"Argument `build_model` returned a model taking {shape} with "
+            f"{model.output_shape[-1]} outputs; the dataset has {spec.shape} images and "
+            f"{spec.num_classes} classes. Received: {where}"
         )
-    different = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items()
-                 if saved.get(k) != v}
-    if different:
-        raise ValueError(
-            f"Run directory {run_dir!r} was made with other settings "
-            f"({', '.join(f'{k}: {a!r} there' for k, (a, _) in different.items())}); resuming "
-            f"would mix runs. Use another --output or --overwrite. Received: "
-            + ", ".join(f"{k}={b!r}" for k, (_, b) in different.items())
-        )
+    return model
 
 
-def train(config, output_dir, *, overwrite=False, export=False, verbose="auto", callbacks=()):
-    """Trains `config.model` on `config.dataset` into `output_dir`, or resumes there.
+def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
+          overwrite=False, export=False, download=False, verbose="auto"):
+    """Trains a model on `config.dataset` into `output_dir`, or resumes there.
+
+    Everything is checked before anything is written: a bad configuration, a
+    folder that is not a kzoo run, or missing data leave nothing behind.
 
     Args:
         config: a `TrainConfig`.
-        output_dir: the run directory (created; resumed when it holds a
-            checkpoint of the same configuration).
-        overwrite: start afresh, deleting what `output_dir` holds.
-        export: also write a SavedModel to `output_dir/saved_model`.
-        verbose: Keras `fit` verbosity (`"auto"`: progress bars on a terminal).
+        output_dir: the run directory (created; resumed when it holds a run
+            of the same configuration). A non-empty folder that is not a kzoo
+            run is refused.
+        strategy: a `tf.distribute.Strategy`; the model and its optimizer are
+            built inside `strategy.scope()` (default: the default strategy).
+            `config.batch_size` is the global batch.
+        build_model: `build_model(config) -> keras.Model` replaces the zoo
+            builder (e.g. a fine-tuning model). It takes raw pixels 0-255 of
+            the dataset's shape and returns class probabilities.
         callbacks: extra Keras callbacks, run after the checkpoint is saved.
+        overwrite: start afresh, removing `output_dir` if it is a kzoo run.
+        export: also write a SavedModel to `output_dir/saved_model`.
+        download: let tensorflow-datasets download a dataset found nowhere
+            locally (needs a network).
+        verbose: Keras `fit` verbosity (`"auto"`: progress bars on a terminal).
 
     Returns:
         The metrics dict also written to `metrics.json`.
@@ -224,92 +149,74 @@ def train(config, output_dir, *, overwrite=False, export=False, verbose="auto", 
     >>> metrics = train(TrainConfig("lenet", "fashion_mnist", epochs=10), "runs/lenet")
     >>> metrics["test_accuracy"]
     """
-    import kzoo
-    from kzoo.callbacks import ExplosionGuard
-    from kzoo.training import reports
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"Argument `config` must be a kzoo.training.TrainConfig. "
+                         f"Received: config={config!r}")
+    if build_model is not None and not callable(build_model):
+        raise ValueError(f"Argument `build_model` must be a function of the config. "
+                         f"Received: build_model={build_model!r}")
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise ValueError(f"Argument `strategy` must be a tf.distribute.Strategy. "
+                         f"Received: strategy={strategy!r}")
+    config = config.resolved()
+    status = run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite, dry_run=True)
+    if status == run_dir.FINISHED:
+        run_dir.say(f"{output_dir} is a finished run; its metrics:")
+        return run_dir.read_metrics(output_dir)
 
-    config.check()
-    if overwrite and os.path.exists(output_dir):
-        shutil.rmtree(output_dir)
-    check_run_dir(output_dir, config)
-    os.makedirs(output_dir, exist_ok=True)
-    metrics_path = os.path.join(output_dir, "metrics.json")
-    if os.path.exists(metrics_path):
-        print(f"kzoo: {output_dir} is a finished run; its metrics:", file=sys.stderr)
-        with open(metrics_path) as f:
-            return json.load(f)
-
-    io.write_json(os.path.join(output_dir, "run.json"), {
-        "config": dataclasses.asdict(config),
-        "command": config.command(output_dir),
-        "kzoo": kzoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-    })
+    data = load_data(config, download=download)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
+    strategy = strategy or tf.distribute.get_strategy()
+    steps_per_epoch = int(np.ceil(len(data.train[0]) / config.batch_size))
+    with strategy.scope():
+        if build_model is None:
+            model = build_zoo_model(config, data.mean, data.std)
+            where = f"model {config.model!r}"
+        else:
+            model = _check_model(build_model(config), data.spec, f"build_model={build_model!r}")
+            where = f"build_model {getattr(build_model, '__name__', build_model)!r}"
+        model.compile(optimizer=config.make_optimizer(steps_per_epoch),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    train_ds, validation_ds = data.pipelines(config)
 
-    spec = kzoo.data.catalog.get_spec(config.dataset)
-    images, labels, source = kzoo.data.load_arrays(config.dataset, "train")
-    test_images, test_labels, _ = kzoo.data.load_arrays(config.dataset, "test")
-    (x_train, y_train), (x_val, y_val) = _split(images, labels, config.validation_size,
-                                                config.seed)
-    mean = std = None
-    if config.normalize == "standardize":
-        pixels = x_train.reshape(-1, x_train.shape[-1]) / 255.0
-        mean, std = pixels.mean(0), np.maximum(pixels.std(0), 1e-7)
-    train_ds = kzoo.data.from_arrays(x_train, y_train, config.batch_size, shuffle=True,
-                                     normalize=None, augment=config.augment, seed=config.seed)
-    val_ds = None
-    if len(x_val):
-        val_ds = kzoo.data.from_arrays(x_val, y_val, 512, normalize=None)
-    steps_per_epoch = int(np.ceil(len(x_train) / config.batch_size))
+    # Checks passed and the model is built: only now is anything written.
+    run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite)
+    run_dir.start(output_dir, {
+        "config": config.to_dict(),
+        "command": config.command(output_dir),
+        "kzoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+    })
+    replicas = strategy.num_replicas_in_sync
+    run_dir.say(
+        f"training {where} ({model.count_params():,} parameters) on {config.dataset} from "
+        f"{data.source}: {len(data.train[0]):,} train, {len(data.validation[0]):,} validation, "
+        f"{len(data.test[0]):,} test images"
+        + (f", {replicas} replicas" if replicas > 1 else "") + f"; run directory {output_dir}")
+    seconds = fit(model, train_ds, validation_ds, epochs=config.epochs, output_dir=output_dir,
+                  callbacks=callbacks, verbose=verbose)
+    metrics = _report(model, config, data, output_dir, seconds)
+    io.save_model(model, os.path.join(output_dir, "model.keras"))
+    if export:
+        export_saved_model(model, os.path.join(output_dir, "saved_model"))
+    run_dir.finish(output_dir, metrics)
+    return metrics
 
-    model = build_model(config, mean, std)
-    model.compile(optimizer=config.make_optimizer(steps_per_epoch),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    print(f"kzoo: training {config.model} ({model.count_params():,} parameters) on "
-          f"{config.dataset} from {source}: {len(x_train):,} train, {len(x_val):,} validation, "
-          f"{len(test_images):,} test images; run directory {output_dir}", file=sys.stderr)
 
-    history_path = os.path.join(output_dir, "history.csv")
-    callbacks = [
-        # Order matters: the timer fills the logs before the history row is
-        # written, the checkpoint is written after it, and before the user's
-        # callbacks (which may stop or interrupt the run).
-        EpochTimer(),
-        keras.callbacks.CSVLogger(history_path, append=True),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
-        ExplosionGuard(),
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, "checkpoint"),
-                                         delete_checkpoint=False),
-        *callbacks,
-    ]
-    if verbose == "auto":
-        # Progress bars on a terminal; one line per epoch in logs and pipes.
-        verbose = 1 if sys.stdout.isatty() else 2
-    start = time.time()
-    # The dataset shuffles itself (seeded), so fit must not.
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks,
-              verbose=verbose, shuffle=False)
-    train_seconds = time.time() - start
-
-    test_ds = kzoo.data.from_arrays(test_images, test_labels, 512, normalize=None)
-    probabilities = model.predict(test_ds, verbose=0)
-    predictions = probabilities.argmax(axis=-1)
-    test_loss = float(keras.losses.sparse_categorical_crossentropy(
-        test_labels, probabilities).numpy().mean())
-    counts = reports.confusion_matrix(test_labels, predictions, spec.num_classes)
+def _report(model, config, data, output_dir, seconds):
+    """Test metrics, curves and the confusion matrix of a fitted model."""
+    spec = data.spec
+    evaluated, counts = evaluate_model(model, *data.test, spec.class_names)
+    history_path = os.path.join(output_dir, run_dir.HISTORY_FILE)
     history = reports.read_history(history_path) if os.path.exists(history_path) else {}
     metrics = {
         "model": config.model,
         "dataset": config.dataset,
-        "test_accuracy": float((predictions == test_labels).mean()),
-        "test_loss": test_loss,
-        "per_class_accuracy": {
-            name: float(counts[i, i] / max(counts[i].sum(), 1))
-            for i, name in enumerate(spec.class_names)
-        },
+        "test_accuracy": evaluated["test_accuracy"],
+        "test_loss": evaluated["test_loss"],
+        "per_class_accuracy": evaluated["per_class_accuracy"],
         "epochs": config.epochs,
-        "train_seconds_this_session": round(train_seconds, 1),
+        "train_seconds_this_session": round(seconds, 1),
         # All epochs, across resumed sessions (from history.csv).
         "train_seconds": round(float(np.nansum(history.get("epoch_seconds", [np.nan]))), 1),
         "params": int(model.count_params()),
@@ -320,8 +227,6 @@ def train(config, output_dir, *, overwrite=False, export=False, verbose="auto", 
     }
     if history.get("val_accuracy"):
         metrics["best_val_accuracy"] = float(np.nanmax(history["val_accuracy"]))
-
-    io.save_model(model, os.path.join(output_dir, "model.keras"))
     if history:
         reports.plot_curves(history, os.path.join(output_dir, "curves.png"),
                             title=f"{config.model} on {config.dataset}")
@@ -329,9 +234,4 @@ def train(config, output_dir, *, overwrite=False, export=False, verbose="auto", 
                                   os.path.join(output_dir, "confusion_matrix.png"),
                                   title=f"{config.model}: test accuracy "
                                         f"{metrics['test_accuracy']:.4f}")
-    if export:
-        io.export_saved_model(model, os.path.join(output_dir, "saved_model"))
-    io.write_json(metrics_path, metrics)
-    # The run is complete: the resume checkpoint is no longer needed.
-    shutil.rmtree(os.path.join(output_dir, "checkpoint"), ignore_errors=True)
     return metrics

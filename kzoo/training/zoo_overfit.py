@@ -6,6 +6,7 @@ from typing import Optional
 import numpy as np
 
 from kzoo.training.overfit_check import OverfitResult
+from kzoo.training.overfit_check import make_optimizer
 from kzoo.training.overfit_check import overfit_check
 
 __all__ = ["overfit_check_model", "fit_images_to_input"]
@@ -128,6 +129,7 @@ def overfit_check_model(
     from kzoo.models.registry import get_entry
 
     entry = get_entry(name)
+    make_optimizer(optimizer, learning_rate)  # a bad name or rate fails before any work
     images, labels, _ = load_arrays(dataset, "train")
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(images):
         raise ValueError(

@@ -52,21 +52,6 @@ def save_model(model, path):
         model.save(tmp)
 
 
-def export_saved_model(model, path):
-    """Exports a TF SavedModel for TF Serving into `path`, replacing it whole."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-export-")
-    try:
-        shutil.rmtree(tmp)
-        model.export(tmp, format="tf_saved_model", verbose=False)
-        if os.path.exists(path):
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def sha256(path, chunk=1 << 20):
     """Hex SHA-256 of a file."""
     digest = hashlib.sha256()

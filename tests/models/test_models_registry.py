@@ -1,5 +1,7 @@
 """The registry: list_models, create_model, model_info, register_model."""
 
+import json
+import os
 import warnings
 
 import keras
@@ -9,6 +11,7 @@ import pytest
 import kzoo
 from kzoo.models import registry
 
+MANIFEST = os.path.join(os.path.dirname(__file__), "..", "..", "saved_models", "manifest.json")
 TABLE = {
     "mlp", "lenet5", "lenet", "alexnet", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn",
     "vgg13_bn", "vgg16_bn", "vgg19_bn", "googlenet", "inception_v3", "resnet18", "resnet34",
@@ -42,10 +45,11 @@ def test_model_info():
     assert info["default_input_shape"] == (28, 28, 1)
     assert info["min_input_size"] == 16
     assert "LeCun" in info["reference"]
-    # Only the zoo's own checkpoints (e.g. "fashion_mnist"), no keras.applications file.
-    # No ImageNet file for LeNet; the zoo's own checkpoints are listed by dataset.
-    assert info["weights"] == kzoo.zoo.available_weights("lenet")
-    assert "imagenet" not in info["weights"]
+    # No ImageNet file for LeNet; the zoo's own checkpoints, as the manifest file lists them.
+    with open(MANIFEST) as f:
+        tags = sorted(e["tag"] for e in json.load(f)["checkpoints"]
+                      if e["architecture"] == "lenet")
+    assert tags and info["weights"] == tags
     assert kzoo.model_info("resnet50")["weights"][0] == "imagenet"
 
 
@@ -71,8 +75,15 @@ def test_register_custom_model_duplicate_warns_and_roundtrips(tmp_path):
         with pytest.warns(UserWarning, match="already registered"):
             kzoo.models.register_model(tiny_cnn, name="tiny_cnn")
     finally:
-        registry._REGISTRY.pop("tiny_cnn", None)
-        registry._INFO_CACHE.pop("tiny_cnn", None)
+        kzoo.models.unregister_model("tiny_cnn")
+    assert "tiny_cnn" not in kzoo.list_models()
+    with pytest.raises(ValueError, match="Received: name='tiny_cnn'"):
+        kzoo.models.unregister_model("tiny_cnn")
+
+
+def test_create_model_passes_name_to_the_builder():
+    # The registry's own first parameter is positional-only: `name=` is the model's name.
+    assert kzoo.create_model("lenet", name="mynet").name == "mynet"
 
 
 def test_builders_take_keyword_arguments_only():

@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-from sklearn.datasets import load_digits
 
 import kzoo
 
@@ -23,12 +22,11 @@ def test_mlp_with_two_tanh_units_learns_xor():
     assert (model.predict(x, verbose=0).argmax(-1) == y).all()
 
 
-def test_lenet_overfits_20_digit_images():
-    digits = load_digits()
-    images = digits.images[:20].astype("float32") / 16.0  # (20, 8, 8), real scans
+def test_lenet_overfits_20_digit_images(digits):
+    images = digits[0][:20, :, :, 0]  # (20, 8, 8), real scans in [0, 1]
     # 8×8 → 24×24 by pixel repetition, padded to LeNet's 28×28.
     images = np.pad(np.kron(images, np.ones((3, 3), "float32")), ((0, 0), (2, 2), (2, 2)))
-    x, y = images[..., None], digits.target[:20]
+    x, y = images[..., None], digits[1][:20]
     model = kzoo.create_model("lenet")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])

@@ -11,7 +11,7 @@ import pytest
 
 import kzoo
 from model_helpers import randomize_statistics, write_legacy_h5
-from kzoo.models import common
+from kzoo.models import weights as weight_files
 
 ATOL = 1e-4
 
@@ -162,16 +162,16 @@ def test_legacy_file_channel_adaptation_many_channels(tmp_path, rng):
 
 def test_adapt_input_conv():
     kernel = np.random.default_rng(0).normal(size=(3, 3, 3, 4)).astype("float32")
-    np.testing.assert_allclose(common.adapt_input_conv(kernel, 1),
+    np.testing.assert_allclose(weight_files.adapt_input_conv(kernel, 1),
                                kernel.sum(axis=2, keepdims=True), rtol=1e-6)
-    np.testing.assert_array_equal(common.adapt_input_conv(kernel, 3), kernel)
-    two = common.adapt_input_conv(kernel, 2)
+    np.testing.assert_array_equal(weight_files.adapt_input_conv(kernel, 3), kernel)
+    two = weight_files.adapt_input_conv(kernel, 2)
     np.testing.assert_allclose(two, kernel[:, :, :2] * 1.5, rtol=1e-6)
     six = np.concatenate([kernel, kernel], axis=2)
-    np.testing.assert_allclose(common.adapt_input_conv(six, 1),
+    np.testing.assert_allclose(weight_files.adapt_input_conv(six, 1),
                                2 * kernel.sum(axis=2, keepdims=True), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="Received"):
-        common.adapt_input_conv(np.ones((3, 3, 4, 2)), 5)
+        weight_files.adapt_input_conv(np.ones((3, 3, 4, 2)), 5)
 
 
 def test_mismatched_file_raises(tmp_path):

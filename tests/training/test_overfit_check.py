@@ -3,15 +3,14 @@
 import keras
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
 import kzoo
 
 
 @pytest.fixture(scope="module")
-def digits():
-    x, y = load_digits(return_X_y=True)
-    return (x / 16.0).astype("float32"), y.astype("int64")
+def digits(digits):
+    x, y = digits  # tests/conftest.py: kzoo.data's digits, scaled to [0, 1]
+    return x.reshape(len(x), -1), y
 
 
 def _regularized_mlp(logits=False):

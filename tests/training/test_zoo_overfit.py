@@ -31,5 +31,11 @@ def test_unknown_model():
         overfit_check_model("no_such_model")
 
 
-def test_public_path():
-    assert kzoo.training.overfit_check is not None
+def test_a_model_that_cannot_learn_is_reported():
+    # With a learning rate of 0 the weights never move: the random initial network labels
+    # 20 examples of 10 classes, so it cannot be 100% right and its loss cannot halve.
+    result = overfit_check_model("mlp", dataset="digits", n=20, epochs=5, seed=0,
+                                 optimizer="sgd", learning_rate=0.0)
+    assert not result.reached_100
+    assert result.epochs_to_half_loss is None
+    assert kzoo.training.overfit_check_model is overfit_check_model

@@ -4,6 +4,7 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models import weights as weight_files
 from kzoo.layers import LocalResponseNorm
 from kzoo.models.registry import register_model
 
@@ -83,7 +84,7 @@ def alexnet(*, include_top=True, weights=None, input_tensor=None, input_shape=No
     common.check_conv_impl(conv_impl)
     common.check_pooling(pooling)
     common.check_classes(classes, include_top)
-    weights = common.check_weights(weights, model_name="alexnet", presets={},
+    weights = weight_files.check_weights(weights, model_name="alexnet", presets={},
                                    include_top=include_top, classes=classes)
     input_shape = common.resolve_input_shape(
         input_shape, default_shape=(224, 224, 3), min_size=MIN_INPUT, model_name="alexnet",
@@ -104,4 +105,4 @@ def alexnet(*, include_top=True, weights=None, input_tensor=None, input_shape=No
     else:
         x = common.global_pool(x, pooling)
     model = keras.Model(inputs, x, name=name)
-    return common.load_weights(model, weights)
+    return weight_files.load_weights(model, weights)

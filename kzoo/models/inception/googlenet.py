@@ -4,6 +4,7 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models import weights as weight_files
 from kzoo.layers import LocalResponseNorm
 from kzoo.models.registry import register_model
 
@@ -122,7 +123,7 @@ def googlenet(*, include_top=True, weights=None, input_tensor=None, input_shape=
             "Argument `aux_logits=True` needs `include_top=True` (the auxiliary heads are "
             f"classifiers). Received: aux_logits={aux_logits}, include_top={include_top}"
         )
-    weights = common.check_weights(weights, model_name="googlenet", presets={},
+    weights = weight_files.check_weights(weights, model_name="googlenet", presets={},
                                    include_top=include_top, classes=classes)
     input_shape = common.resolve_input_shape(
         input_shape, default_shape=(224, 224, 3), min_size=32, model_name="googlenet",
@@ -162,4 +163,4 @@ def googlenet(*, include_top=True, weights=None, input_tensor=None, input_shape=
     x = common.pooled_classifier(x, include_top=include_top, pooling=pooling, classes=classes,
                                  classifier_activation=classifier_activation, dropout=0.4)
     model = keras.Model(inputs, [x, *aux_outputs] if aux_outputs else x, name=name)
-    return common.load_weights(model, weights)
+    return weight_files.load_weights(model, weights)

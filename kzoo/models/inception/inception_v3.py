@@ -14,7 +14,8 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
-from kzoo.models.inception.weights import PRESETS
+from kzoo.models import weights as weight_files
+from kzoo.models.inception.presets import PRESETS
 from kzoo.models.registry import register_model
 
 REFERENCE = "Szegedy et al., Rethinking the Inception Architecture for Computer Vision, CVPR 2016"
@@ -185,7 +186,7 @@ def inception_v3(*, include_top=True, weights=None, input_tensor=None, input_sha
     common.check_conv_impl(conv_impl)
     common.check_pooling(pooling)
     common.check_classes(classes, include_top)
-    weights = common.check_weights(weights, model_name="inception_v3", presets=presets,
+    weights = weight_files.check_weights(weights, model_name="inception_v3", presets=presets,
                                    include_top=include_top, classes=classes)
     input_shape = common.resolve_input_shape(
         input_shape, default_shape=(299, 299, 3), min_size=75, model_name="inception_v3",
@@ -207,4 +208,4 @@ def inception_v3(*, include_top=True, weights=None, input_tensor=None, input_sha
     x = common.pooled_classifier(x, include_top=include_top, pooling=pooling, classes=classes,
                                  classifier_activation=classifier_activation)
     model = keras.Model(inputs, x, name=name)
-    return common.load_weights(model, weights, presets=presets, include_top=include_top)
+    return weight_files.load_weights(model, weights, presets=presets, include_top=include_top)

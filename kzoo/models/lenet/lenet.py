@@ -8,6 +8,7 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models import weights as weight_files
 from kzoo.models.registry import register_model
 
 REFERENCE = "LeCun et al., Gradient-Based Learning Applied to Document Recognition, Proc. IEEE 1998"
@@ -60,7 +61,7 @@ def lenet_builder(variant, *, include_top, weights, input_tensor, input_shape, p
     common.check_conv_impl(conv_impl)
     common.check_pooling(pooling)
     common.check_classes(classes, include_top)
-    weights = common.check_weights(weights, model_name=variant, presets={},
+    weights = weight_files.check_weights(weights, model_name=variant, presets={},
                                    include_top=include_top, classes=classes)
     input_shape = common.resolve_input_shape(
         input_shape, default_shape=spec["input_shape"], min_size=_min_size(spec["conv"]),
@@ -80,7 +81,7 @@ def lenet_builder(variant, *, include_top, weights, input_tensor, input_shape, p
     else:
         x = common.global_pool(x, pooling)
     model = keras.Model(inputs, x, name=name)
-    return common.load_weights(model, weights)
+    return weight_files.load_weights(model, weights)
 
 
 _ARGS_DOC = """

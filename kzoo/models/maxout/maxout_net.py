@@ -4,6 +4,7 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models import weights as weight_files
 from kzoo.models.registry import register_model
 
 REFERENCE = "Goodfellow et al., Maxout Networks, ICML 2013"
@@ -78,7 +79,7 @@ def maxout_net(*, include_top=True, weights=None, input_tensor=None, input_shape
     common.check_conv_impl(conv_impl)
     common.check_pooling(pooling)
     common.check_classes(classes, include_top)
-    weights = common.check_weights(weights, model_name="maxout_net", presets={},
+    weights = weight_files.check_weights(weights, model_name="maxout_net", presets={},
                                    include_top=include_top, classes=classes)
     input_shape = common.resolve_input_shape(
         input_shape, default_shape=(32, 32, 3), min_size=8, model_name="maxout_net",
@@ -101,4 +102,4 @@ def maxout_net(*, include_top=True, weights=None, input_tensor=None, input_shape
     else:
         x = common.global_pool(x, pooling)
     model = keras.Model(inputs, x, name=name)
-    return common.load_weights(model, weights)
+    return weight_files.load_weights(model, weights)

@@ -1,9 +1,14 @@
 """The multi-layer perceptron: affine layers with a nonlinearity between them."""
 
+import numbers
+from collections.abc import Iterable
+
 import keras
+import numpy as np
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models import weights as weight_files
 from kzoo.models.registry import register_model
 
 REFERENCE = (
@@ -73,20 +78,26 @@ def mlp(
     """
     common.check_conv_impl(conv_impl)
     common.check_classes(classes, include_top)
-    hidden_units = tuple(hidden_units)
-    if any(not isinstance(u, int) or isinstance(u, bool) or u < 1 for u in hidden_units):
+    units = (tuple(hidden_units) if isinstance(hidden_units, Iterable)
+             and not isinstance(hidden_units, (str, bytes)) else None)
+    if units is None or any(not isinstance(u, int) or isinstance(u, bool) or u < 1
+                            for u in units):
         raise ValueError(
-            "Argument `hidden_units` must be a sequence of positive ints. "
+            "Argument `hidden_units` must be a sequence of positive ints, e.g. [512, 256]. "
             f"Received: hidden_units={hidden_units!r}"
         )
-    if not 0 <= dropout < 1:
-        raise ValueError(f"Argument `dropout` must be in [0, 1). Received: dropout={dropout!r}")
-    weights = common.check_weights(weights, model_name="mlp", presets={},
+    hidden_units = units
+    if not isinstance(dropout, numbers.Real) or isinstance(dropout, bool) or not 0 <= dropout < 1:
+        raise ValueError(f"Argument `dropout` must be a number in [0, 1). "
+                         f"Received: dropout={dropout!r}")
+    weights = weight_files.check_weights(weights, model_name="mlp", presets={},
                                    include_top=include_top, classes=classes)
     if input_tensor is not None and input_shape == (784,):
         input_shape = tuple(input_tensor.shape[1:])
-    input_shape = tuple(input_shape)
-    if not input_shape or any(d is None or d < 1 for d in input_shape):
+    input_shape = common.as_shape_tuple(input_shape, "mlp")
+    if not input_shape or any(
+            not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1
+            for d in input_shape):
         raise ValueError(
             "Argument `input_shape` of 'mlp' must be a tuple of positive ints. "
             f"Received: input_shape={input_shape}"
@@ -99,4 +110,4 @@ def mlp(
     if include_top:
         x = kl.Affine(classes, activation=classifier_activation, name="predictions")(x)
     model = keras.Model(inputs, x, name=name)
-    return common.load_weights(model, weights)
+    return weight_files.load_weights(model, weights)

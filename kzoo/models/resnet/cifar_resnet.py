@@ -12,6 +12,7 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models import weights as weight_files
 from kzoo.models.registry import register_model
 
 REFERENCE = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016 (Sec. 4.2)"
@@ -68,7 +69,7 @@ def cifar_resnet(
     common.check_conv_impl(conv_impl)
     common.check_pooling(pooling)
     common.check_classes(classes, include_top)
-    weights = common.check_weights(weights, model_name=model_name, presets={},
+    weights = weight_files.check_weights(weights, model_name=model_name, presets={},
                                    include_top=include_top, classes=classes)
     input_shape = common.resolve_input_shape(
         input_shape, default_shape=(32, 32, 3), min_size=8, model_name=model_name,
@@ -92,7 +93,7 @@ def cifar_resnet(
     else:
         x = common.global_pool(x, pooling)
     model = keras.Model(inputs, x, name=model_name)
-    return common.load_weights(model, weights)
+    return weight_files.load_weights(model, weights)
 
 
 _DOC = """Instantiates the CIFAR ResNet-{depth} (v1, {n} basic blocks per stage).

@@ -10,8 +10,9 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models import weights as weight_files
 from kzoo.models.registry import register_model
-from kzoo.models.resnet.weights import PRESETS
+from kzoo.models.resnet.presets import PRESETS
 
 REFERENCE = "He et al., Deep Residual Learning for Image Recognition, CVPR 2016"
 BN_EPSILON = 1.001e-5  # keras.applications' value, needed for its weights
@@ -107,7 +108,7 @@ def resnet(
     common.check_conv_impl(conv_impl)
     common.check_pooling(pooling)
     common.check_classes(classes, include_top)
-    weights = common.check_weights(weights, model_name=variant, presets=presets,
+    weights = weight_files.check_weights(weights, model_name=variant, presets=presets,
                                    include_top=include_top, classes=classes)
     input_shape = common.resolve_input_shape(
         input_shape, default_shape=(224, 224, 3), min_size=32, model_name=variant,
@@ -125,7 +126,7 @@ def resnet(
     x = common.pooled_classifier(x, include_top=include_top, pooling=pooling,
                                  classes=classes, classifier_activation=classifier_activation)
     model = keras.Model(inputs, x, name=name or variant)
-    return common.load_weights(model, weights, presets=presets, include_top=include_top)
+    return weight_files.load_weights(model, weights, presets=presets, include_top=include_top)
 
 
 _DOC = """Instantiates {title} (ResNet v1, {kind} blocks {blocks}).

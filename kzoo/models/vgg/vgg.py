@@ -8,8 +8,9 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models import weights as weight_files
 from kzoo.models.registry import register_model
-from kzoo.models.vgg.weights import PRESETS
+from kzoo.models.vgg.presets import PRESETS
 
 REFERENCE = (
     "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image "
@@ -49,7 +50,7 @@ def vgg(variant, *, batch_norm, include_top, weights, input_tensor, input_shape,
     common.check_conv_impl(conv_impl)
     common.check_pooling(pooling)
     common.check_classes(classes, include_top)
-    weights = common.check_weights(weights, model_name=model_name, presets=presets,
+    weights = weight_files.check_weights(weights, model_name=model_name, presets=presets,
                                    include_top=include_top, classes=classes)
     input_shape = common.resolve_input_shape(
         input_shape, default_shape=(224, 224, 3), min_size=32, model_name=model_name,
@@ -67,7 +68,7 @@ def vgg(variant, *, batch_norm, include_top, weights, input_tensor, input_shape,
     else:
         x = common.global_pool(x, pooling)
     model = keras.Model(inputs, x, name=name or model_name)
-    return common.load_weights(model, weights, presets=presets, include_top=include_top)
+    return weight_files.load_weights(model, weights, presets=presets, include_top=include_top)
 
 
 _DOC = """Instantiates VGG-{depth}{bn_title} (configuration {config}).

@@ -1,80 +1,29 @@
-"""The `kzoo` command line (also `python -m kzoo`).
+"""`kzoo demo`, `kzoo activation-stats` and `kzoo overfit-check`: short experiments."""
 
-User errors (`ValueError`, missing files) end with a one-line message and a
-non-zero exit status, never a traceback.
-"""
-
-import functools
 import sys
 
 import click
 
-# TensorFlow's start-up log is quieted in kzoo/__init__.py, which runs first.
+from kzoo.cli.demo import run_demo
+from kzoo.initializers import activation_statistics
+from kzoo.training.zoo_overfit import overfit_check_model
 
 
-def user_errors(fn):
-    """Turns a `ValueError`/`FileNotFoundError` into a one-line `kzoo: error: ...`."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError) as e:
-            raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt:
-            click.echo("kzoo: interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="kzoo")
-def main():
-    """kzoo: a verified Keras 3 model zoo."""
-
-
-@main.command("list")
-@click.argument("pattern", default="*")
-@user_errors
-def list_cmd(pattern):
-    """List registered models matching PATTERN (fnmatch, e.g. 'resnet*')."""
-    import kzoo
-
-    for name in kzoo.list_models(pattern):
-        click.echo(name)
-
-
-@main.command("info")
-@click.argument("model")
-@user_errors
-def info_cmd(model):
-    """Show a model's family, parameters, FLOPs, input sizes, paper and weights."""
-    import kzoo
-
-    for key, value in kzoo.model_info(model).items():
-        click.echo(f"{key:20s} {value}")
-
-
-@main.command("demo")
+@click.command("demo")
 @click.option("--epochs", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
-@user_errors
 def demo_cmd(epochs, seed):
     """Short end-to-end run: a LeNet of kzoo layers on scikit-learn's 8x8 digits."""
-    from kzoo.demo import run_demo
-
     run_demo(epochs=epochs, seed=seed)
 
 
-@main.command("activation-stats")
+@click.command("activation-stats")
 @click.option("--output", "-o", default="activation_stats.png", show_default=True,
               type=click.Path(dir_okay=False), help="Where to save the plot (PNG, PDF, SVG...).")
 @click.option("--layers", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--units", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--samples", default=1000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@user_errors
 def activation_stats_cmd(output, layers, units, samples, seed):
     """The initialization experiment: activation mean/std per layer of a deep net.
 
@@ -82,8 +31,6 @@ def activation_stats_cmd(output, layers, units, samples, seed):
     for weights 0.01*N(0,1), 1.0*N(0,1), Xavier and He, each with tanh and
     relu. Prints the table and saves the plot.
     """
-    from kzoo.initializers import activation_statistics
-
     stats = activation_statistics(
         num_layers=layers, units=units, num_samples=samples, seed=seed
     )
@@ -92,7 +39,7 @@ def activation_stats_cmd(output, layers, units, samples, seed):
     click.echo(f"plot saved to {output}")
 
 
-@main.command("overfit-check")
+@click.command("overfit-check")
 @click.argument("model")
 @click.option("--dataset", default="digits", show_default=True,
               help="A kzoo.data dataset: digits (offline), fashion_mnist, mnist, cifar10.")
@@ -104,14 +51,11 @@ def activation_stats_cmd(output, layers, units, samples, seed):
 @click.option("--learning-rate", default=1e-3, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--no-stop", is_flag=True, help="Train all epochs instead of stopping at 100%.")
-@user_errors
 def overfit_check_cmd(model, dataset, n, epochs, optimizer, learning_rate, seed, no_stop):
     """Sanity check: can zoo MODEL overfit N examples with regularization off?
 
     Exits with status 1 when it does not reach 100% training accuracy.
     """
-    from kzoo.training.zoo_overfit import overfit_check_model
-
     result = overfit_check_model(
         model, dataset=dataset, n=n, epochs=epochs, optimizer=optimizer,
         learning_rate=learning_rate, seed=seed, stop_at_100=not no_stop,
@@ -124,13 +68,4 @@ def overfit_check_cmd(model, dataset, n, epochs, optimizer, learning_rate, seed,
         sys.exit(1)
 
 
-def _register_training_commands():
-    from kzoo.training import cli as training_cli
-
-    for command in (training_cli.train_cmd, training_cli.evaluate_cmd, training_cli.predict_cmd,
-                    training_cli.publish_cmd):
-        main.add_command(command)
-
-
-# train, evaluate, predict and publish live beside the trainer.
-_register_training_commands()
+COMMANDS = (demo_cmd, activation_stats_cmd, overfit_check_cmd)

@@ -1,6 +1,6 @@
 """Pretrained Inception files: the keras.applications URLs and MD5 hashes."""
 
-from kzoo.models.common import PretrainedWeights
+from kzoo.models.weights import PretrainedWeights
 
 BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
 

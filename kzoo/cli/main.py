@@ -1,0 +1,49 @@
+"""The `kzoo` group and the one place that turns exceptions into one-line errors."""
+
+import sys
+
+import click
+
+from kzoo.cli import evaluate, experiments, models, publish, train
+
+#: Exceptions that are the user's to fix: a message, never a traceback.
+USER_ERRORS = (ValueError, FileNotFoundError, OSError)
+
+
+def one_line(error):
+    """The message of `error` on one line."""
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+class KzooGroup(click.Group):
+    """A click group whose commands end a user error with one `Error: ...` line.
+
+    `ValueError`, `FileNotFoundError` and `OSError` (bad arguments, missing
+    files or data) become a `click.ClickException` (exit status 1); Ctrl-C
+    exits with status 130 and a one-line note.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except USER_ERRORS as e:
+            raise click.ClickException(one_line(e)) from None
+        except KeyboardInterrupt:
+            click.echo("kzoo: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=KzooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kzoo")
+def main():
+    """kzoo: a verified Keras 3 model zoo."""
+
+
+for module in (models, train, evaluate, publish, experiments):
+    for command in module.COMMANDS:
+        main.add_command(command)

@@ -1,0 +1,79 @@
+"""`kzoo train`: its options are generated from `TrainConfig`'s fields."""
+
+import json
+import os
+import sys
+import typing
+
+import click
+
+from kzoo.training import TrainConfig, train
+
+_CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+
+
+def _click_type(field, meta):
+    if meta["choices"]:
+        return click.Choice(list(meta["choices"]))
+    annotation = field.type
+    if typing.get_origin(annotation) is typing.Union:  # Optional[int]
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return _CLICK_TYPES.get(annotation, click.STRING)
+
+
+def config_options(fn):
+    """Adds one click argument or option per `TrainConfig` field to command `fn`."""
+    for field, flag, meta in reversed(TrainConfig.options()):
+        if meta["positional"]:
+            fn = click.argument(field.name)(fn)
+        elif meta["multiple"]:
+            fn = click.option(flag, field.name, multiple=True, metavar="KEY=VALUE",
+                              help=meta["help"])(fn)
+        else:
+            default = field.default
+            fn = click.option(flag, field.name, default=default, type=_click_type(field, meta),
+                              show_default=default not in (None, ""), help=meta["help"])(fn)
+    return fn
+
+
+def parse_model_args(pairs):
+    """`("key=JSON", ...)` → a dict; a value that is not JSON stays a string."""
+    kwargs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"Option --model-arg takes KEY=VALUE (a JSON value). "
+                             f"Received: --model-arg {pair!r}")
+        try:
+            kwargs[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key.strip()] = value
+    return kwargs
+
+
+@click.command("train")
+@config_options
+@click.option("--output", default=None,
+              help="Run directory [default: runs/MODEL-DATASET-seedSEED].")
+@click.option("--overwrite", is_flag=True,
+              help="Start afresh in an existing kzoo run directory (never a folder kzoo did "
+                   "not make).")
+@click.option("--export", is_flag=True, help="Also write a SavedModel to RUN/saved_model.")
+@click.option("--download", is_flag=True,
+              help="Let tensorflow-datasets download a dataset found nowhere locally.")
+def train_cmd(output, overwrite, export, download, **fields):
+    """Train MODEL on a dataset into a run directory (rerun to resume)."""
+    fields["model_kwargs"] = parse_model_args(fields.pop("model_kwargs"))
+    config = TrainConfig(**fields)
+    output = output or os.path.join("runs", f"{config.model}-{config.dataset}-seed{config.seed}")
+    try:
+        metrics = train(config, output, overwrite=overwrite, export=export, download=download)
+    except KeyboardInterrupt:
+        click.echo(f"kzoo: interrupted; the last completed epoch is kept in {output}/checkpoint. "
+                   "Run the same command to resume.", err=True)
+        sys.exit(130)
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}); "
+               f"run directory {output}")
+
+
+COMMANDS = (train_cmd,)

@@ -1,0 +1,225 @@
+"""`TrainConfig`: the one description of a training run's options.
+
+Each field carries its command-line help in its metadata, so the `kzoo train`
+options, the `run.json` record and `TrainConfig.command()` (the command line
+that reproduces a run) all come from the fields below.
+"""
+
+import dataclasses
+import json
+import numbers
+import shlex
+from typing import Optional
+
+from kzoo.data import catalog, pipeline
+from kzoo.models import registry
+from kzoo.optimizers import registry as optimizer_registry
+from kzoo.optimizers.schedules import SCHEDULES, make_schedule
+
+NORMALIZATIONS = ("scale", "standardize")
+CONV_IMPLEMENTATIONS = ("native", "im2col")
+#: Default validation size: at most this many, and at most a tenth of the training split.
+MAX_DEFAULT_VALIDATION = 5000
+
+
+def _option(help, *, choices=None, flag=None, positional=False, multiple=False):
+    """Field metadata read by the CLI and by `TrainConfig.command`."""
+    return {"help": help, "choices": choices, "flag": flag, "positional": positional,
+            "multiple": multiple}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """What a training run is; saved as `run.json` in the run directory.
+
+    Attributes:
+        model: a registered model name (`kzoo.list_models()`).
+        dataset: a dataset name (`kzoo.data.list_datasets()`).
+        epochs: number of epochs.
+        batch_size: examples per batch (the global batch under a strategy).
+        optimizer: a `kzoo.optimizers.get` name.
+        learning_rate: the initial learning rate.
+        schedule: a `kzoo.optimizers.schedules.make_schedule` name:
+            `"constant"`, `"cosine"`, `"step"`, `"exponential"` or
+            `"inverse_time"`.
+        weight_decay: decoupled weight decay (0 = none).
+        augment: augmentations for the train split (`"flip,crop"`, see
+            `kzoo.data.load`).
+        normalize: `"scale"` or `"standardize"` (in the model).
+        validation_size: training examples held out for validation (0 = no
+            validation set; `None` = a tenth of the training split, at most
+            5,000).
+        seed: seed of the weights, the split, the shuffle and the augmentation.
+        conv_impl: `"native"` or `"im2col"`.
+        model_kwargs: further keyword arguments of the builder.
+
+    Example:
+
+    >>> config = kzoo.training.TrainConfig("lenet", "fashion_mnist", epochs=8)
+    >>> config.command("runs/lenet")
+    'kzoo train lenet --dataset fashion_mnist --epochs 8 ...'
+    """
+
+    model: str = dataclasses.field(metadata=_option(
+        "A registered model name (kzoo list).", positional=True))
+    dataset: str = dataclasses.field(default="fashion_mnist", metadata=_option(
+        "A kzoo.data dataset: fashion_mnist, mnist, cifar10, digits (offline)."))
+    epochs: int = dataclasses.field(default=10, metadata=_option("Number of epochs."))
+    batch_size: int = dataclasses.field(default=128, metadata=_option("Examples per batch."))
+    optimizer: str = dataclasses.field(default="adam", metadata=_option(
+        "A kzoo.optimizers.get name.", choices=tuple(optimizer_registry.OPTIMIZERS)))
+    learning_rate: float = dataclasses.field(default=1e-3, metadata=_option(
+        "Initial learning rate."))
+    schedule: str = dataclasses.field(default="constant", metadata=_option(
+        "Learning-rate schedule over the run.", choices=SCHEDULES))
+    weight_decay: float = dataclasses.field(default=0.0, metadata=_option(
+        "Decoupled weight decay (0 = none)."))
+    augment: str = dataclasses.field(default="", metadata=_option(
+        "Comma-separated subset of flip,crop,scale,color."))
+    normalize: str = dataclasses.field(default="scale", metadata=_option(
+        "Input normalization inside the model.", choices=NORMALIZATIONS))
+    validation_size: Optional[int] = dataclasses.field(default=None, metadata=_option(
+        "Training images held out for validation [default: a tenth of the training "
+        "split, at most 5000]."))
+    seed: int = dataclasses.field(default=0, metadata=_option(
+        "Seed of weights, split, shuffle and augmentation."))
+    conv_impl: str = dataclasses.field(default="native", metadata=_option(
+        "Convolution implementation.", choices=CONV_IMPLEMENTATIONS))
+    model_kwargs: dict = dataclasses.field(default_factory=dict, metadata=_option(
+        "Extra builder argument KEY=VALUE (JSON value), repeatable.", flag="--model-arg",
+        multiple=True))
+
+    # ----------------------------------------------------------------- #
+    # The fields as options
+    # ----------------------------------------------------------------- #
+
+    @classmethod
+    def options(cls):
+        """`(field, flag, metadata)` for every field, in declaration order."""
+        return [(f, f.metadata.get("flag") or "--" + f.name.replace("_", "-"), f.metadata)
+                for f in dataclasses.fields(cls)]
+
+    def command(self, output_dir):
+        """The `kzoo train` command line that reproduces this run (every option given)."""
+        parts = ["kzoo", "train"]
+        for field, flag, meta in self.options():
+            value = getattr(self, field.name)
+            if meta["positional"]:
+                parts.append(str(value))
+            elif meta["multiple"]:
+                for key, item in sorted(value.items()):
+                    parts += [flag, f"{key}={json.dumps(item)}"]
+            elif value is not None and value != "":
+                parts += [flag, repr(value) if isinstance(value, float) else str(value)]
+        return " ".join(shlex.quote(p) for p in parts + ["--output", str(output_dir)])
+
+    # ----------------------------------------------------------------- #
+    # Validation
+    # ----------------------------------------------------------------- #
+
+    def check(self):
+        """Validates every field; a bad one is a `ValueError` naming it. Returns `self`."""
+        if not isinstance(self.model, str):
+            raise ValueError(f"Argument `model` must be a model name. Received: "
+                             f"model={self.model!r}")
+        entry = registry.get_entry(self.model, argument="model")
+        spec = catalog.get_spec(self.dataset)
+        for name in ("epochs", "batch_size"):
+            _check_int(getattr(self, name), name, minimum=1)
+        _check_int(self.seed, "seed", minimum=0)
+        for name in ("learning_rate", "weight_decay"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not (
+                    value >= 0 and value < float("inf")):
+                raise ValueError(f"Argument `{name}` must be a finite number >= 0. "
+                                 f"Received: {name}={value!r}")
+        for name, allowed in (("optimizer", tuple(optimizer_registry.OPTIMIZERS)),
+                              ("schedule", SCHEDULES), ("normalize", NORMALIZATIONS),
+                              ("conv_impl", CONV_IMPLEMENTATIONS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"Argument `{name}` must be one of {list(allowed)}. "
+                                 f"Received: {name}={getattr(self, name)!r}")
+        pipeline.parse_augment(self.augment)
+        train_size = spec.splits["train"]
+        if self.validation_size is not None:
+            _check_int(self.validation_size, "validation_size", minimum=0)
+            if self.validation_size > train_size - self.batch_size:
+                raise ValueError(
+                    f"Argument `validation_size` must leave at least one batch "
+                    f"({self.batch_size}) of the {train_size:,} training images of "
+                    f"{self.dataset!r} to train on: at most {train_size - self.batch_size}. "
+                    f"Received: validation_size={self.validation_size}"
+                )
+        if not isinstance(self.model_kwargs, dict):
+            raise ValueError(f"Argument `model_kwargs` must be a dict. Received: "
+                             f"model_kwargs={self.model_kwargs!r}")
+        _check_builder_arguments(entry, self.model_kwargs)
+        # Builds the optimizer once: a bad hyperparameter fails here, by name.
+        self.make_optimizer(steps_per_epoch=1)
+        return self
+
+    def resolved(self):
+        """A checked copy with the defaults that depend on the dataset filled in."""
+        self.check()
+        size = self.validation_size
+        if size is None:
+            train_size = catalog.get_spec(self.dataset).splits["train"]
+            size = min(MAX_DEFAULT_VALIDATION, train_size // 10)
+        return dataclasses.replace(self, validation_size=size)
+
+    def make_optimizer(self, steps_per_epoch):
+        """The run's optimizer, its learning rate following `schedule`."""
+        lr = make_schedule(self.schedule, self.learning_rate, epochs=self.epochs,
+                           steps_per_epoch=steps_per_epoch)
+        kwargs = {"learning_rate": lr}
+        if self.weight_decay:
+            kwargs["weight_decay"] = self.weight_decay
+        return optimizer_registry.get(self.optimizer, **kwargs)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """The config a `run.json` recorded; unknown keys are a `ValueError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"Unknown TrainConfig fields {unknown}; expected some of "
+                             f"{sorted(names)}. Received: {values!r}")
+        return cls(**values)
+
+
+# Arguments the trainer itself passes to every builder.
+_TRAINER_ARGUMENTS = ("input_tensor", "input_shape", "classes", "weights")
+
+
+def _check_builder_arguments(entry, kwargs):
+    import inspect
+
+    parameters = inspect.signature(entry.builder).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    for key in kwargs:
+        if key == "include_top":
+            raise ValueError(
+                f"Argument `model_kwargs` cannot set 'include_top': training needs the model's "
+                f"classifier (fine-tune a headless model with `build_model`). Received: "
+                f"model_kwargs={kwargs!r}"
+            )
+        if key in _TRAINER_ARGUMENTS:
+            raise ValueError(
+                f"Argument `model_kwargs` cannot set {key!r}: the trainer sets it from the "
+                f"dataset. Received: model_kwargs={kwargs!r}"
+            )
+        if not takes_any and key not in parameters:
+            known = sorted(k for k in parameters if k not in _TRAINER_ARGUMENTS)
+            raise ValueError(
+                f"Argument `model_kwargs`: model {entry.name!r} has no argument {key!r}; it "
+                f"takes {known}. Received: model_kwargs={kwargs!r}"
+            )
+
+
+def _check_int(value, name, *, minimum):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"Argument `{name}` must be an int >= {minimum}. "
+                         f"Received: {name}={value!r}")

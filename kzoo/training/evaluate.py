@@ -1,0 +1,82 @@
+"""Evaluation on a test split: accuracy, loss, per-class accuracy, confusion counts."""
+
+import os
+import zipfile
+
+import keras
+import numpy as np
+
+from kzoo.data import catalog, pipeline, sources
+from kzoo.models import pretrained
+from kzoo.training import reports
+
+
+def test_metrics(labels, probabilities, class_names):
+    """Metrics of predicted `probabilities` (N, classes) against integer `labels` (N,)."""
+    labels = np.asarray(labels)
+    predictions = probabilities.argmax(axis=-1)
+    counts = reports.confusion_matrix(labels, predictions, len(class_names))
+    loss = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+    return {
+        "test_accuracy": float((predictions == labels).mean()),
+        "test_loss": float(np.mean(keras.ops.convert_to_numpy(loss))),
+        "per_class_accuracy": {
+            name: float(counts[i, i] / max(counts[i].sum(), 1))
+            for i, name in enumerate(class_names)
+        },
+        "examples": int(len(labels)),
+    }, counts
+
+
+def evaluate_model(model, images, labels, class_names, batch_size=512):
+    """`test_metrics` of `model` (raw pixels in) on arrays; also returns the confusion counts."""
+    ds = pipeline.from_arrays(images, labels, batch_size, normalize=None)
+    return test_metrics(labels, model.predict(ds, verbose=0), class_names)
+
+
+def load_model_file(path):
+    """A `.keras` model file; one Keras cannot load is a `ValueError` naming it."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"Argument `model_file` must be the path of a .keras file. "
+                         f"Received: model_file={path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No model file at {path!r}. Received: model_file={path!r}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"Argument `model_file`: {path!r} is not a .keras file (a .keras model "
+                         f"is a zip archive; this file is corrupt, truncated or of another "
+                         f"format). Received: model_file={path!r}")
+    try:
+        return keras.saving.load_model(path)
+    except Exception as e:  # not a zip, or not a Keras model
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"Cannot load {path!r} as a .keras model: {first}. "
+                         f"Received: model_file={path!r}") from None
+
+
+def evaluate_model_file(model_file, dataset, batch_size=512):
+    """Test accuracy and loss of a `.keras` model file (raw pixels in) on `dataset`.
+
+    A shipped zoo checkpoint is checked against its sha256 first.
+
+    Returns:
+        `{"accuracy", "loss", "examples"}`.
+    """
+    spec = catalog.get_spec(dataset)
+    if not isinstance(model_file, (str, os.PathLike)):
+        raise ValueError(f"Argument `model_file` must be the path of a .keras file. "
+                         f"Received: model_file={model_file!r}")
+    entry = pretrained.entry_for_file(model_file)
+    if entry is not None:
+        pretrained.verify(model_file, entry)
+    model = load_model_file(model_file)
+    expected = tuple(model.input_shape[1:])
+    if expected != tuple(spec.shape) or model.output_shape[-1] != spec.num_classes:
+        raise ValueError(
+            f"Model {model_file!r} takes {expected} images with {model.output_shape[-1]} "
+            f"classes; dataset {dataset!r} has {tuple(spec.shape)} images with "
+            f"{spec.num_classes} classes. Received: dataset={dataset!r}"
+        )
+    images, labels, _ = sources.load_arrays(dataset, "test")
+    metrics, _ = evaluate_model(model, images, labels, spec.class_names, batch_size)
+    return {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"],
+            "examples": metrics["examples"]}

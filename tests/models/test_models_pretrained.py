@@ -1,0 +1,176 @@
+"""The zoo's shipped checkpoints (`kzoo.models.pretrained`): manifest accuracy on the real
+test set, sha256 checks, the shipped → cache → download order, strict weight copies."""
+
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+import kzoo
+from kzoo.models import pretrained
+from kzoo.training import evaluate_model_file
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Read independently of kzoo: the repository's own manifest file.
+with open(os.path.join(REPOSITORY, "saved_models", "manifest.json")) as _f:
+    ENTRIES = json.load(_f)["checkpoints"]
+FASHION = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+LENET = next(e for e in ENTRIES if e["name"] == "lenet_fashion_mnist")
+
+
+def repository_file(entry):
+    return os.path.join(REPOSITORY, "saved_models", entry["file"])
+
+
+def pixels(shape, n=4):
+    return np.random.default_rng(0).integers(0, 256, (n, *shape)).astype("float32")
+
+
+def test_manifest_lists_what_the_issue_requires():
+    accuracy = {e["name"]: e["test_accuracy"] for e in ENTRIES}
+    assert accuracy["lenet_fashion_mnist"] >= 0.91
+    assert accuracy["resnet20_fashion_mnist"] >= 0.93
+    for entry in ENTRIES:
+        for key in ("name", "tag", "architecture", "dataset", "input_shape", "class_names",
+                    "test_accuracy", "params", "file", "sha256", "url", "command"):
+            assert key in entry, (entry["name"], key)
+        assert entry["command"].startswith(f"kzoo train {entry['architecture']} ")
+        assert entry["url"].endswith("/" + entry["file"])
+        assert len(entry["class_names"]) == kzoo.data.info(entry["dataset"])["num_classes"]
+
+
+def test_the_package_reads_the_repository_manifest():
+    assert pretrained.read_manifest() == ENTRIES
+    assert os.path.realpath(pretrained.shipped_root()) == os.path.join(REPOSITORY,
+                                                                       "saved_models")
+
+
+@pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST is not installed")
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
+def test_shipped_checkpoint_reaches_its_manifest_accuracy(entry):
+    result = evaluate_model_file(pretrained.locate(entry), entry["dataset"])
+    assert result["examples"] == 10000
+    assert abs(result["accuracy"] - entry["test_accuracy"]) <= 0.005
+    model = keras.saving.load_model(repository_file(entry))
+    assert model.count_params() == entry["params"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
+def test_create_model_with_zoo_weights_equals_the_checkpoint(entry):
+    shipped = keras.saving.load_model(repository_file(entry))
+    model = kzoo.create_model(entry["architecture"], weights=entry["tag"])
+    x = pixels(entry["input_shape"])
+    np.testing.assert_allclose(model.predict(x, verbose=0), shipped.predict(x, verbose=0),
+                               atol=1e-5)
+    # Headless, for fine-tuning: every feature layer holds the checkpoint's own weights.
+    features = kzoo.create_model(entry["architecture"], weights=entry["tag"],
+                                 include_top=False)
+    weighted = [layer for layer in features.layers if layer.weights]
+    assert len(weighted) >= 2
+    for layer in weighted:
+        for mine, theirs in zip(layer.get_weights(), shipped.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    top = {layer.name for layer in shipped.layers if layer.weights} - {l.name for l in weighted}
+    assert "predictions" in top
+
+
+def test_keras_applications_arguments_with_zoo_weights():
+    named = kzoo.create_model("lenet", weights="fashion_mnist", name="my_lenet")
+    assert named.name == "my_lenet"
+    pixels_in = keras.Input((28, 28, 1), name="my_pixels")
+    model = kzoo.create_model("lenet", weights="fashion_mnist", input_tensor=pixels_in)
+    assert model.inputs[0].name == "my_pixels"
+    shipped = keras.saving.load_model(repository_file(LENET))
+    x = pixels((28, 28, 1))
+    np.testing.assert_allclose(model.predict(x, verbose=0), shipped.predict(x, verbose=0),
+                               atol=1e-5)
+    # Without the top, other sizes are fine: the features are convolutional.
+    big = kzoo.create_model("lenet", weights="fashion_mnist", include_top=False,
+                            input_shape=(40, 40, 1), pooling="avg")
+    assert big.output_shape == (None, 50)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(input_shape=(32, 32, 1)), r"must be \(28, 28\).*Received: input_shape=\(32, 32, 1\)"),
+    (dict(classes=5), "classes` should be 10.*Received: classes=5"),
+    (dict(input_shape=(28, 28, 3)), "1-channel.*Received: input_shape"),
+    (dict(include_top="no"), "include_top.*Received: include_top='no'"),
+    (dict(activation="tanh", conv_impl="fft"), "conv_impl"),
+])
+def test_zoo_weights_refuse_what_they_cannot_honour(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        kzoo.create_model("lenet", weights="fashion_mnist", **kwargs)
+
+
+def test_a_layer_that_does_not_fit_names_the_layer_and_both_shapes():
+    shipped = keras.saving.load_model(repository_file(LENET))
+    wider = kzoo.create_model("lenet5", input_shape=(28, 28, 1))
+    with pytest.raises(ValueError, match=r"'block1_conv'.*\(5, 5, 1, 20\).*\(5, 5, 1, 6\)"):
+        pretrained.copy_weights(shipped, wider, skip=("scale",), source="lenet_fashion_mnist")
+
+
+@pytest.fixture
+def private_zoo(tmp_path, monkeypatch):
+    """A private shipped folder holding the lenet checkpoint, and an empty cache."""
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    shutil.copy(repository_file(LENET), shipped)
+    pretrained.write_manifest([LENET], str(shipped))
+    monkeypatch.setenv("KZOO_SAVED_MODELS", str(shipped))
+    monkeypatch.setenv("KZOO_HOME", str(tmp_path / "home"))
+    return shipped
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_changed_or_truncated_checkpoint_is_refused(private_zoo, damage):
+    path = private_zoo / LENET["file"]
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(pretrained.ChecksumError, match="sha256"):
+        kzoo.create_model("lenet", weights="fashion_mnist")
+
+
+def test_missing_checkpoint_comes_from_the_cache_then_the_download(private_zoo, tmp_path):
+    source = tmp_path / "release"
+    source.mkdir()
+    shutil.move(str(private_zoo / LENET["file"]), source / LENET["file"])
+    # Not shipped, not cached, and the URL answers nothing: a clear error.
+    entry = {**LENET, "url": (source / "missing.keras").as_uri()}
+    pretrained.write_manifest([entry], str(private_zoo))
+    with pytest.raises(pretrained.CheckpointUnavailableError, match="download"):
+        kzoo.create_model("lenet", weights="fashion_mnist")
+    # A file:// URL stands in for the release server: downloaded into $KZOO_HOME.
+    entry["url"] = (source / LENET["file"]).as_uri()
+    pretrained.write_manifest([entry], str(private_zoo))
+    model = kzoo.create_model("lenet", weights="fashion_mnist")
+    cached = tmp_path / "home" / "checkpoints" / LENET["file"]
+    assert cached.read_bytes() == (source / LENET["file"]).read_bytes()
+    # Next time the cache answers: the release server may be gone.
+    (source / LENET["file"]).unlink()
+    again = kzoo.create_model("lenet", weights="fashion_mnist")
+    x = pixels((28, 28, 1))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
+    # A damaged cached copy is not trusted: its sha256 fails and the download is retried.
+    cached.write_bytes(b"damaged")
+    with pytest.raises(pretrained.CheckpointUnavailableError):
+        kzoo.create_model("lenet", weights="fashion_mnist")
+
+
+def test_a_tag_wins_over_a_same_named_path(private_zoo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fashion_mnist").mkdir()  # a folder named like the tag
+    model = kzoo.create_model("lenet", weights="fashion_mnist")
+    assert model.get_layer("fc1").get_weights()[0].shape == (800, 500)
+
+
+def test_unknown_zoo_weights_name_is_a_value_error(private_zoo):
+    with pytest.raises(ValueError, match=r"'lenet'.*\['fashion_mnist'\].*Received: weights="):
+        kzoo.create_model("lenet", weights="cifar10")
+    assert kzoo.model_info("lenet")["weights"] == ["fashion_mnist"]
