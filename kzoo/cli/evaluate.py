@@ -17,7 +17,7 @@ def resolve_model_file(path, argument):
     if os.path.isdir(path):
         path = os.path.join(path, "model.keras")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"Argument {argument}: No model file at {path!r}: expected a "
+        raise FileNotFoundError(f"Argument `{argument}`: No model file at {path!r}: expected a "
                                 f"run directory (holding model.keras) or a .keras file. "
                                 f"Received: {argument}={given!r}")
     return path
@@ -63,7 +63,7 @@ def predict_cmd(model_file, images, top_k):
     model_file = resolve_model_file(model_file, "MODEL_FILE")
     model = load_model_file(model_file)
     if len(model.input_shape) != 4:
-        raise ValueError(f"Argument MODEL_FILE: model {model_file!r} takes inputs of shape "
+        raise ValueError(f"Argument `MODEL_FILE`: model {model_file!r} takes inputs of shape "
                          f"{tuple(model.input_shape[1:])}, not images (height, width, "
                          f"channels). Received: MODEL_FILE={model_file!r}")
     height, width, channels = model.input_shape[1:]

@@ -436,9 +436,12 @@ def _check_gradients(layer_cls, init_kwargs, x, call_kwargs, rng, tolerance):
 
 
 @functools.cache
-def _two_replica_strategy():
-    """One strategy per process: a second MirroredStrategy's all-reduce instance
-    keys collide with the first's ("Shape mismatch in the collective instance")."""
+def two_replica_strategy():
+    """The process's one `MirroredStrategy` over the first two logical CPU devices.
+
+    One strategy per process: a second MirroredStrategy's all-reduce instance
+    keys collide with the first's ("Shape mismatch in the collective instance").
+    """
     devices = tf.config.list_logical_devices("CPU")[:2]
     if len(devices) < 2:
         raise RuntimeError(
@@ -455,7 +458,7 @@ def _check_distribution(layer_cls, init_kwargs, x, call_kwargs, rng):
     assert len(x) % 2 == 0, _fail(
         layer_cls, "distribution", f"needs an even batch size. Received: {len(x)}"
     )
-    strategy = _two_replica_strategy()
+    strategy = two_replica_strategy()
     with strategy.scope():
         layer = _new_layer(layer_cls, init_kwargs)
         model = _functional(layer, x.shape)

@@ -50,10 +50,14 @@ def build_zoo_model(config, mean=None, std=None):
         x = keras.layers.Normalization(mean=mean, variance=np.square(std), name="standardize")(x)
     kwargs = dict(config.model_kwargs)
     kwargs.setdefault("conv_impl", config.conv_impl)
-    return registry.create_model(
-        config.model, input_tensor=x, input_shape=spec.shape, classes=spec.num_classes,
-        weights=None, **kwargs,
-    )
+    try:
+        return registry.create_model(
+            config.model, input_tensor=x, input_shape=spec.shape, classes=spec.num_classes,
+            weights=None, **kwargs,
+        )
+    except TypeError as e:  # a builder argument of the wrong type (--model-arg)
+        raise ValueError(f"Argument `model_kwargs` does not fit model {config.model!r}: {e}. "
+                         f"Received: model_kwargs={config.model_kwargs!r}") from None
 
 
 @dataclasses.dataclass

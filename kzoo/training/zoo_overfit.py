@@ -125,10 +125,12 @@ def overfit_check_model(
 
     from kzoo.data import info
     from kzoo.data import load_arrays
+    from kzoo.data.catalog import get_spec
     from kzoo.models.registry import create_model
     from kzoo.models.registry import get_entry
 
     entry = get_entry(name)
+    get_spec(dataset)
     make_optimizer(optimizer, learning_rate)  # a bad name or rate fails before any work
     images, labels, _ = load_arrays(dataset, "train")
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(images):

@@ -82,9 +82,9 @@ def test_synchronized_statistics_span_both_replicas(rng):
     devices = tf.config.list_logical_devices("CPU")[:2]
     if len(devices) < 2:
         pytest.skip("needs two logical CPU devices (tests/conftest.py)")
-    from kzoo.testing.layer_test import _two_replica_strategy
+    from kzoo.testing import two_replica_strategy
 
-    strategy = _two_replica_strategy()
+    strategy = two_replica_strategy()
     # Replica 0 sees zeros, replica 1 sees fours: only a cross-replica mean is 2.
     x = np.concatenate([np.zeros((4, 1)), np.full((4, 1), 4.0)]).astype("float32")
     results = {}

@@ -165,12 +165,10 @@ def test_cli_train_evaluate_predict(tmp_path):
 
 
 def _two_replicas():
-    import tensorflow as tf
+    from kzoo.testing import two_replica_strategy
 
-    devices = tf.config.list_logical_devices("CPU")
-    if len(devices) < 2:
-        pytest.skip("needs the two logical CPUs of tests/conftest.py")
-    return tf.distribute.MirroredStrategy([d.name for d in devices[:2]])
+    # The process's one strategy: a second MirroredStrategy's collectives collide.
+    return two_replica_strategy()
 
 
 def test_train_takes_a_strategy_and_a_model_builder(tmp_path):
