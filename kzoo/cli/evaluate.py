@@ -8,7 +8,10 @@ import numpy as np
 
 from kzoo.data.images import read_image
 from kzoo.models import pretrained
+from kzoo.training import reports
 from kzoo.training.evaluate import evaluate_model_file, load_model_file
+from kzoo.transfer.cam import cam_method, class_activation_map
+from kzoo.utils.io import atomic_path
 
 
 def resolve_model_file(path, argument):
@@ -50,15 +53,59 @@ def evaluate_cmd(run_or_model_file, dataset, batch_size):
                f"({result['examples']:,} images)")
 
 
+def explain_paths(images, directory):
+    """`directory/<image stem>_cam.png` per image; a repeated stem gets `_2`, `_3`, ..."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(f"Option `--explain-dir`: {directory!r} exists and is not a folder. "
+                         f"Received: --explain-dir={directory!r}")
+    paths, seen = [], {}
+    for image in images:
+        stem = os.path.splitext(os.path.basename(image))[0]
+        seen[stem] = seen.get(stem, 0) + 1
+        name = f"{stem}_cam.png" if seen[stem] == 1 else f"{stem}_{seen[stem]}_cam.png"
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            raise ValueError(f"Option `--explain-dir`: {path!r} is a folder, where the heatmap "
+                             f"of {image!r} would go. Received: --explain-dir={directory!r}")
+        paths.append(path)
+    return paths
+
+
+def save_explanation(pixels, heatmap, title, path):
+    """`pixels` (H, W, 1 or 3; 0-255) under `heatmap` (H, W; 0-1, jet, alpha 0.4) as a PNG."""
+    plt = reports.pyplot()
+    fig, ax = plt.subplots(figsize=(4, 4.4))
+    try:
+        if pixels.shape[-1] == 1:
+            ax.imshow(pixels[..., 0], cmap="gray", vmin=0, vmax=255)
+        else:
+            ax.imshow(np.clip(pixels, 0, 255).astype("uint8"))
+        ax.imshow(heatmap, cmap="jet", alpha=0.4, vmin=0.0, vmax=1.0)
+        ax.set_title(title)
+        ax.axis("off")
+        fig.tight_layout()
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+
+
 @click.command("predict")
 @click.argument("model_file")
 @click.argument("images", nargs=-1, required=True)
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1))
-def predict_cmd(model_file, images, top_k):
+@click.option("--explain", is_flag=True,
+              help="Also write each image with the class activation map of its top-1 class "
+                   "overlaid (CAM or Grad-CAM) as <image stem>_cam.png in --explain-dir.")
+@click.option("--explain-dir", default=None, metavar="DIR",
+              help="Folder of the --explain heatmaps (created; implies --explain; files of "
+                   "the same name are replaced). [default: explain]")
+def predict_cmd(model_file, images, top_k, explain, explain_dir):
     """Classify PNG/JPEG IMAGES with a .keras model (or run directory): top-k classes.
 
     Each image is resized to the model's input size and converted to its
-    channels (grayscale or RGB); the output says when that happened.
+    channels (grayscale or RGB); the output says when that happened. With
+    --explain, the heatmap is drawn over that model input: what the model saw.
     """
     model_file = resolve_model_file(model_file, "MODEL_FILE")
     model = load_model_file(model_file)
@@ -66,6 +113,14 @@ def predict_cmd(model_file, images, top_k):
         raise ValueError(f"Argument `MODEL_FILE`: model {model_file!r} takes inputs of shape "
                          f"{tuple(model.input_shape[1:])}, not images (height, width, "
                          f"channels). Received: MODEL_FILE={model_file!r}")
+    explain = explain or explain_dir is not None
+    if explain:
+        explain_dir = explain_dir or "explain"
+        heatmap_files = explain_paths(images, explain_dir)
+        try:
+            method = cam_method(model)
+        except ValueError as e:
+            raise ValueError(f"Option `--explain`: cannot explain {model_file!r}: {e}") from None
     height, width, channels = model.input_shape[1:]
     names = class_names_for(model_file, model.output_shape[-1])
     read = [read_image(path, (height, width), channels, return_original=True,
@@ -75,17 +130,28 @@ def predict_cmd(model_file, images, top_k):
         raise ValueError(f"Model {model_file!r} takes any image size, but one batch needs one "
                          f"size; predict these images one at a time. Received: sizes "
                          f"{sorted(s[:2] for s in sizes)}")
-    probabilities = model.predict(np.stack([pixels for pixels, _ in read]), verbose=0)
+    batch = np.stack([pixels for pixels, _ in read])
+    probabilities = model.predict(batch, verbose=0)
+    ranking = np.argsort(probabilities, axis=-1)[:, ::-1]
+    if explain:  # the map of each image's top-1 class, at the model input's size
+        heatmaps = class_activation_map(model, batch, ranking[:, 0], upsample=True,
+                                        normalize=True)
     mode, target = ("L", "grayscale") if channels == 1 else ("RGB", "RGB")
-    for path, (pixels, original), p in zip(images, read, probabilities):
-        best = np.argsort(p)[::-1][:top_k]
+    for n, (path, (pixels, original), p) in enumerate(zip(images, read, probabilities)):
+        best = ranking[n, :top_k]
         ranked = ", ".join(f"{names[i]} {p[i]:.3f}" for i in best)
         # Say what was done to fit the model's input.
         h, w, original_mode = original
         converted = (h, w) != pixels.shape[:2] or original_mode != mode
         note = (f" ({w}×{h} {original_mode} → {pixels.shape[1]}×{pixels.shape[0]} {target})"
                 if converted else "")
-        click.echo(f"{path}{note}: {ranked}")
+        heatmap = ""
+        if explain:
+            top1 = best[0]
+            save_explanation(pixels, heatmaps[n], f"{names[top1]} {p[top1]:.3f} ({method})",
+                             heatmap_files[n])
+            heatmap = f"  [heatmap: {heatmap_files[n]} ({method})]"
+        click.echo(f"{path}{note}: {ranked}{heatmap}")
 
 
 COMMANDS = (evaluate_cmd, predict_cmd)

@@ -1,4 +1,4 @@
-"""`kzoo train`: its options are generated from `TrainConfig`'s fields."""
+"""`kzoo train`: its options are generated from `TrainConfig`'s fields (`config_options`)."""
 
 import json
 import os
@@ -21,9 +21,13 @@ def _click_type(field, meta):
     return _CLICK_TYPES.get(annotation, click.STRING)
 
 
-def config_options(fn):
-    """Adds one click argument or option per `TrainConfig` field to command `fn`."""
-    for field, flag, meta in reversed(TrainConfig.options()):
+def config_options(config_cls):
+    """A decorator adding one click argument or option per field of `config_cls`."""
+    return lambda fn: _add_options(fn, config_cls)
+
+
+def _add_options(fn, config_cls):
+    for field, flag, meta in reversed(config_cls.options()):
         if meta["positional"]:
             fn = click.argument(field.name)(fn)
         elif meta["multiple"]:
@@ -52,7 +56,7 @@ def parse_model_args(pairs):
 
 
 @click.command("train")
-@config_options
+@config_options(TrainConfig)
 @click.option("--output", default=None,
               help="Run directory [default: runs/MODEL-DATASET-seedSEED].")
 @click.option("--overwrite", is_flag=True,

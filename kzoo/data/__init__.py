@@ -1,4 +1,10 @@
-"""Datasets as `tf.data` pipelines (`kzoo.data.load`) with offline fallbacks."""
+"""Datasets as `tf.data` pipelines (`kzoo.data.load`) with offline fallbacks.
+
+`load`, `load_arrays` and `info` take a catalog name (`list_datasets()`) or
+the path of a folder of images with one subfolder per class
+(`kzoo.data.folders`), and the subsets `classes` and `labels_per_class`
+(`kzoo.data.subsets`).
+"""
 
 from kzoo.data.catalog import DATASETS
 from kzoo.data.pipeline import channel_statistics, from_arrays, info, load

@@ -1,19 +1,32 @@
-"""`kzoo.data.load`: a shuffled, batched, prefetched `tf.data.Dataset`."""
+"""`kzoo.data.load`: a shuffled, batched, prefetched `tf.data.Dataset`, of a dataset or a folder."""
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo.data import folders, subsets
 from kzoo.data.catalog import get_spec
-from kzoo.data.sources import load_arrays
+from kzoo.data.sources import check_folder_only, load_arrays, split_arrays
 
 NORMALIZATIONS = (None, "none", "scale", "standardize")
 AUGMENTATIONS = ("flip", "crop", "scale", "color")
 
 
-def channel_statistics(name, *, data_dir=None, download=False):
-    """Per-channel mean and std of the training split, pixels scaled to [0, 1]."""
-    images, _, _ = load_arrays(name, "train", data_dir=data_dir, download=download)
+def channel_statistics(name, *, data_dir=None, download=False, classes=None, channels=None,
+                       image_size=None, validation_split=None):
+    """Per-channel mean and std of the training split, pixels scaled to [0, 1].
+
+    With `classes`, of the training examples of those classes (never of a
+    `labels_per_class` subset: train and test are standardized alike). The
+    other arguments are those of `load_arrays`.
+    """
+    images, _, _ = load_arrays(name, "train", data_dir=data_dir, download=download,
+                               classes=classes, channels=channels, image_size=image_size,
+                               validation_split=validation_split)
+    return _statistics(images)
+
+
+def _statistics(images):
     pixels = images.reshape(-1, images.shape[-1]).astype("float64") / 255.0
     return pixels.mean(axis=0).astype("float32"), pixels.std(axis=0).astype("float32")
 
@@ -78,12 +91,25 @@ def load(
     data_dir=None,
     download=False,
     drop_remainder=False,
+    classes=None,
+    labels_per_class=None,
+    channels=None,
+    image_size=None,
+    validation_split=None,
 ):
-    """Loads a dataset as a `tf.data.Dataset` of `(image, label)` batches.
+    """Loads a dataset, or a folder of images, as a `tf.data.Dataset` of `(image, label)` batches.
 
     Args:
-        name: `"fashion_mnist"` (default), `"mnist"`, `"digits"` or `"cifar10"`.
-        split: `"train"` or `"test"`.
+        name: `"fashion_mnist"` (default), `"mnist"`, `"digits"` or `"cifar10"`;
+            or else the path of an existing folder of images with one
+            subfolder per class (`root/<class>/*.png`, or `root/train/<class>/`
+            and `root/test/<class>/`), read into memory with
+            `keras.utils.image_dataset_from_directory` (meant for small
+            folders). Class names are the sorted subfolder names
+            (`kzoo.data.info(path)`); unreadable files are skipped with a warning.
+        split: `"train"` or `"test"`; for a folder `"train"`, `"validation"`
+            (held out of the training images, see `validation_split`) and, with
+            a test/ folder, `"test"`.
         batch_size: positive int.
         shuffle: shuffle every epoch; defaults to `True` for the train split.
         normalize: `"scale"` (pixels / 255, the default), `"standardize"`
@@ -92,11 +118,24 @@ def load(
             own preprocessing).
         augment: `None`, or a subset of `("flip", "crop", "scale", "color")` as a list
             or a comma-separated string, applied to the train split only.
-        seed: seed of the shuffle and the augmentations.
+        seed: seed of the shuffle and the augmentations, and of the
+            `labels_per_class` subset (there None means 0).
         data_dir: tensorflow-datasets data dir.
         download: let tensorflow-datasets download the data when no local
             source has it.
         drop_remainder: drop the last partial batch.
+        classes: None (all), or a list of class indices: only their examples,
+            relabelled 0, 1, ... in the given order (`classes=[5, 6, 7, 8, 9]`:
+            the second half of Fashion-MNIST as a 5-class task), in every split.
+        labels_per_class: None, or N: exactly N examples of each (kept) class,
+            a seeded stratified subset of the training split (`split="train"` only).
+        channels: folders only: 1 (grayscale) or 3 (RGB); None: from the first
+            training image.
+        image_size: folders only: `(height, width)` every image is resized to
+            (bilinear); None: the first training image's size.
+        validation_split: folders only: the fraction of the training images held
+            out as "validation", always with the same seed; None: 0.2 for a folder
+            of class subfolders, none with train/ and test/ folders.
 
     Returns:
         A batched, prefetched `tf.data.Dataset` of float32 images
@@ -106,16 +145,28 @@ def load(
 
     >>> ds = kzoo.data.load("fashion_mnist", "train", batch_size=128, augment="flip,crop")
     >>> images, labels = next(iter(ds))
+    >>> few = kzoo.data.load("fashion_mnist", "train", 32, classes=[5, 6, 7, 8, 9],
+    ...                      labels_per_class=10, seed=1)  # 50 images, labels 0-4
+    >>> ds = kzoo.data.load("my_photos/", "validation", 32, image_size=(64, 64))
     """
-    get_spec(name, argument="name")  # an unknown name fails first, with the list of names
+    folders.check_name(name, argument="name")  # an unknown name fails first, with the list
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(
             f"Argument `batch_size` must be a positive int. Received: batch_size={batch_size!r}"
         )
-    images, labels, _ = load_arrays(name, split, data_dir=data_dir, download=download)
+    subset_seed = 0 if seed is None else seed
+    options = dict(data_dir=data_dir, download=download, classes=classes, channels=channels,
+                   image_size=image_size, validation_split=validation_split)
+    images, labels, _, class_names = split_arrays(
+        name, split, labels_per_class=labels_per_class, seed=subset_seed, **options)
     mean = std = None
     if normalize == "standardize":
-        mean, std = channel_statistics(name, data_dir=data_dir, download=download)
+        # The training split's statistics (of the kept classes, before labels_per_class).
+        mean, std = _statistics(images) if split == "train" else channel_statistics(
+            name, **options)
+    if labels_per_class is not None:
+        images, labels = subsets.per_class_subset(images, labels, labels_per_class,
+                                                  subset_seed, class_names)
     return from_arrays(
         images, labels, batch_size,
         shuffle=split == "train" if shuffle is None else shuffle,
@@ -172,19 +223,46 @@ def from_arrays(images, labels, batch_size, *, shuffle=False, normalize="scale",
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def info(name):
-    """What a dataset is: classes, class names, image shape, split sizes.
+def info(name, *, classes=None, channels=None, image_size=None, validation_split=None,
+         data_dir=None, download=False):
+    """What a dataset or an image folder is: classes, class names, image shape, split sizes.
+
+    `{"name", "num_classes", "class_names", "shape", "splits"}`; for a folder
+    `name` is its absolute path, `shape` follows `channels` and `image_size`
+    (as `load` would give), and `splits` counts the readable images of each
+    split `load` accepts. With `classes`, the kept classes in the given order
+    (label i is `class_names[i]`) and their split sizes; for a catalog dataset
+    that reads the labels (`data_dir`, `download`).
 
     Example:
 
     >>> kzoo.data.info("fashion_mnist")["class_names"][:2]
     ('T-shirt/top', 'Trouser')
+    >>> kzoo.data.info("fashion_mnist", classes=[9, 5])["class_names"]
+    ('Ankle boot', 'Sandal')
     """
-    spec = get_spec(name)
+    if folders.check_name(name, argument="name") == "folder":
+        folders.check_channels_and_size(channels, image_size)
+        folder = folders.scan_folder(name)
+        kept = subsets.check_classes(classes, len(folder.class_names),
+                                     f"the image folder {folder.root}")
+        return folders.folder_info(name, channels=channels, image_size=image_size,
+                                   validation_split=validation_split, classes=kept,
+                                   folder=folder)
+    spec = get_spec(name, argument="name")
+    check_folder_only(name, channels=channels, image_size=image_size,
+                      validation_split=validation_split)
+    kept = subsets.check_classes(classes, spec.num_classes, f"dataset {name!r}")
+    splits = dict(spec.splits)
+    if kept is not None:
+        splits = {split: len(load_arrays(name, split, data_dir=data_dir, download=download,
+                                         classes=kept)[1])
+                  for split in spec.splits}
     return {
         "name": spec.name,
-        "num_classes": spec.num_classes,
-        "class_names": spec.class_names,
+        "num_classes": spec.num_classes if kept is None else len(kept),
+        "class_names": spec.class_names if kept is None else tuple(
+            spec.class_names[c] for c in kept),
         "shape": spec.shape,
-        "splits": dict(spec.splits),
+        "splits": splits,
     }

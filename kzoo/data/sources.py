@@ -8,6 +8,10 @@
 4. tensorflow-datasets' download, when `download=True` and the machine is online.
 
 Anything else is a `DatasetNotFoundError` that says how to get the data.
+
+`load_arrays` also reads a folder of images with one subfolder per class
+(`kzoo.data.folders`), and takes the subsets `classes` and `labels_per_class`
+(`kzoo.data.subsets`) for every dataset.
 """
 
 import gzip
@@ -15,6 +19,7 @@ import os
 
 import numpy as np
 
+from kzoo.data import folders, subsets
 from kzoo.data.catalog import IDX_FILES, get_spec
 
 
@@ -118,29 +123,107 @@ def from_tfds(name, split, data_dir=None, download=False):
     return images.astype("uint8"), labels.astype("int64"), f"tfds:{builder.data_dir}"
 
 
-def load_arrays(name, split="train", *, data_dir=None, download=False):
-    """Loads a split as NumPy arrays from the first source that has it.
+def load_arrays(name, split="train", *, data_dir=None, download=False, classes=None,
+                labels_per_class=None, seed=0, channels=None, image_size=None,
+                validation_split=None):
+    """Loads a split as NumPy arrays: a catalog dataset, or a folder of images.
 
     Args:
-        name: dataset name (`kzoo.data.list_datasets()`).
-        split: `"train"` or `"test"`.
+        name: a dataset name (`kzoo.data.list_datasets()`), or else the path
+            of an existing folder of images with one subfolder per class
+            (`kzoo.data.folders`; read into memory with
+            `keras.utils.image_dataset_from_directory`).
+        split: `"train"` or `"test"`; for a folder `"train"`, `"validation"`
+            (held out of the training images) and `"test"` (with train/ and
+            test/ subfolders).
         data_dir: tensorflow-datasets data dir (default: its own).
         download: allow tensorflow-datasets to download when nothing local has it.
+        classes: None (all), or a list of class indices: only their examples,
+            relabelled 0, 1, ... in the order given (e.g. `[5, 6, 7, 8, 9]`).
+        labels_per_class: None, or N: exactly N examples of each (kept) class,
+            a stratified subset of the training split chosen by `seed`
+            (`split="train"` only).
+        seed: seed of the `labels_per_class` subset (NumPy Generator).
+        channels: folders only: 1 or 3; None: from the first training image.
+        image_size: folders only: `(height, width)` to resize to (bilinear);
+            None: the first training image's size.
+        validation_split: folders only: fraction of the training images held
+            out as "validation" (fixed seed); None: 0.2 for a folder of class
+            subfolders, none for train/ and test/ folders.
 
     Returns:
         `(images, labels, source)`: uint8 images (N, H, W, C), int64 labels and
-        a string naming where they came from.
+        a string naming where they came from (`"folder:<absolute path>"` for
+        a folder). Folder images are sorted by label, then file path.
 
     Raises:
-        ValueError: unknown dataset or split.
+        ValueError: unknown dataset, split, classes or other bad argument, a
+            class with fewer than `labels_per_class` examples, or a folder
+            without class subfolders, images, or with one class only.
         DatasetNotFoundError: nowhere to be found; the message says how to get it.
     """
+    images, labels, source, class_names = split_arrays(
+        name, split, data_dir=data_dir, download=download, classes=classes,
+        labels_per_class=labels_per_class, seed=seed, channels=channels,
+        image_size=image_size, validation_split=validation_split)
+    if labels_per_class is not None:
+        images, labels = subsets.per_class_subset(images, labels, labels_per_class, seed,
+                                                  class_names)
+    return images, labels, source
+
+
+def split_arrays(name, split="train", *, data_dir=None, download=False, classes=None,
+                 labels_per_class=None, seed=0, channels=None, image_size=None,
+                 validation_split=None):
+    """`load_arrays` before `labels_per_class` (which is only checked), plus the class names.
+
+    Returns `(images, labels, source, class_names)`, the class names of the
+    kept classes, in label order.
+    """
+    kind = folders.check_name(name, argument="name")
+    subsets.check_labels_per_class(labels_per_class, split)
+    subsets.check_seed(seed)
+    if kind == "folder":
+        folders.check_channels_and_size(channels, image_size)
+        folder = folders.scan_folder(name, argument="name")
+        classes = subsets.check_classes(classes, len(folder.class_names),
+                                        f"the image folder {folder.root}")
+        images, labels, class_names, source = folders.read_folder(
+            name, split, channels=channels, image_size=image_size,
+            validation_split=validation_split, folder=folder)
+    else:
+        spec = get_spec(name, argument="name")
+        if split not in spec.splits:
+            raise ValueError(
+                f"Unknown split: argument `split` of dataset {name!r} must be one of "
+                f"{sorted(spec.splits)}. Received: split={split!r}"
+            )
+        classes = subsets.check_classes(classes, spec.num_classes, f"dataset {name!r}")
+        check_folder_only(name, channels=channels, image_size=image_size,
+                          validation_split=validation_split)
+        images, labels, source = catalog_arrays(name, split, data_dir=data_dir,
+                                                download=download)
+        class_names = spec.class_names
+    images, labels = subsets.select_classes(images, labels, classes)
+    if classes is not None:
+        class_names = tuple(class_names[c] for c in classes)
+    return images, labels, source, tuple(class_names)
+
+
+def check_folder_only(name, **arguments):
+    """A `ValueError` for a folder-only argument given with a catalog dataset."""
     spec = get_spec(name, argument="name")
-    if split not in spec.splits:
-        raise ValueError(
-            f"Unknown split: argument `split` of dataset {name!r} must be one of "
-            f"{sorted(spec.splits)}. Received: split={split!r}"
-        )
+    for argument, value in arguments.items():
+        if value is not None:
+            raise ValueError(
+                f"Argument `{argument}` applies to image folders only; dataset {name!r} has "
+                f"images of {spec.shape} and the splits {sorted(spec.splits)}. "
+                f"Received: {argument}={value!r}")
+
+
+def catalog_arrays(name, split="train", *, data_dir=None, download=False):
+    """A catalog dataset's split from the first source that has it (see the module docstring)."""
+    spec = get_spec(name, argument="name")
     found = (
         from_tfds(name, split, data_dir)
         or from_idx(name, split)

@@ -22,6 +22,21 @@ def _spatial(shape):
     return shape[1], shape[2]
 
 
+def _output(model, layer):
+    """`layer`'s output in `model`'s own graph.
+
+    A layer shared by two models (`kzoo.transfer.classifier` replays a base's
+    layers on a resized input) has a node in each; `layer.output` is always
+    the first one's.
+    """
+    if len(layer._inbound_nodes) > 1:
+        for nodes in getattr(model, "_nodes_by_depth", {}).values():
+            for node in nodes:
+                if node.operation is layer:
+                    return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+    return layer.output
+
+
 def find_stages(model) -> list:
     """The stages of `model`: a list of dicts `name`, `reduction`, `channels`, `shape`.
 
@@ -41,7 +56,8 @@ def find_stages(model) -> list:
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        hw = _spatial(layer.output.shape) if not isinstance(layer.output, (list, tuple)) else None
+        output = _output(model, layer)
+        hw = _spatial(output.shape) if not isinstance(output, (list, tuple)) else None
         if hw is None:
             continue
         size = hw[0] * hw[1]
@@ -55,13 +71,14 @@ def find_stages(model) -> list:
         stages.append(current[1])
     info = []
     for layer in stages:
-        h, w = _spatial(layer.output.shape)
+        output = _output(model, layer)
+        h, w = _spatial(output.shape)
         ratio = input_hw[0] / h
         info.append({
             "name": layer.name,
             "reduction": 2 ** round(math.log2(ratio)) if ratio >= 1 else ratio,
-            "channels": int(layer.output.shape[-1]),
-            "shape": tuple(layer.output.shape[1:]),
+            "channels": int(output.shape[-1]),
+            "shape": tuple(output.shape[1:]),
         })
     return info
 
@@ -124,7 +141,8 @@ def feature_extractor(model, stages=None, *, name=None):
                             f"Unknown stage {stage!r}: not a layer of {model.name!r}. Stages: "
                             f"{[s['name'] for s in info]}. Received: stages={stages!r}"
                         ) from None
-                    hw = _spatial(layer.output.shape)
+                    output = _output(model, layer)
+                    hw = _spatial(output.shape)
                     if hw is None:
                         raise ValueError(
                             f"Layer {stage!r} does not output a 4D feature map. "
@@ -134,11 +152,11 @@ def feature_extractor(model, stages=None, *, name=None):
                     match = [{
                         "name": stage,
                         "reduction": 2 ** round(math.log2(ratio)) if ratio >= 1 else ratio,
-                        "channels": int(layer.output.shape[-1]),
-                        "shape": tuple(layer.output.shape[1:]),
+                        "channels": int(output.shape[-1]),
+                        "shape": tuple(output.shape[1:]),
                     }]
                 chosen.append(match[0])
-    outputs = [model.get_layer(s["name"]).output for s in chosen]
+    outputs = [_output(model, model.get_layer(s["name"])) for s in chosen]
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     extractor = keras.Model(inputs, outputs, name=name or f"{model.name}_features")
     extractor.feature_info = chosen

@@ -22,14 +22,59 @@ CONV_IMPLEMENTATIONS = ("native", "im2col")
 MAX_DEFAULT_VALIDATION = 5000
 
 
-def _option(help, *, choices=None, flag=None, positional=False, multiple=False):
-    """Field metadata read by the CLI and by `TrainConfig.command`."""
+def option(help, *, choices=None, flag=None, positional=False, multiple=False):
+    """Field metadata read by the CLI and by `RunOptions.command`."""
     return {"help": help, "choices": choices, "flag": flag, "positional": positional,
             "multiple": multiple}
 
 
+class RunOptions:
+    """The options of a run, described once by a dataclass's fields.
+
+    Subclasses are dataclasses whose fields carry `option(...)` metadata and
+    name their command in `COMMAND` (`"train"`, `"finetune"`): the CLI
+    generates its flags from `options()`, and `command()` writes the command
+    line that reproduces the run.
+    """
+
+    COMMAND = "train"
+
+    @classmethod
+    def options(cls):
+        """`(field, flag, metadata)` for every field, in declaration order."""
+        return [(f, f.metadata.get("flag") or "--" + f.name.replace("_", "-"), f.metadata)
+                for f in dataclasses.fields(cls)]
+
+    def command(self, output_dir):
+        """The `kzoo` command line that reproduces this run (every option given)."""
+        parts = ["kzoo", self.COMMAND]
+        for field, flag, meta in self.options():
+            value = getattr(self, field.name)
+            if meta["positional"]:
+                parts.append(str(value))
+            elif meta["multiple"]:
+                for key, item in sorted(value.items()):
+                    parts += [flag, f"{key}={json.dumps(item)}"]
+            elif value is not None and value != "":
+                parts += [flag, repr(value) if isinstance(value, float) else str(value)]
+        return " ".join(shlex.quote(p) for p in parts + ["--output", str(output_dir)])
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """The options a `run.json` recorded; unknown keys are a `ValueError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"Unknown {cls.__name__} fields {unknown}; expected some of "
+                             f"{sorted(names)}. Received: {values!r}")
+        return cls(**values)
+
+
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(RunOptions):
     """What a training run is; saved as `run.json` in the run directory.
 
     Attributes:
@@ -60,58 +105,34 @@ class TrainConfig:
     'kzoo train lenet --dataset fashion_mnist --epochs 8 ...'
     """
 
-    model: str = dataclasses.field(metadata=_option(
+    model: str = dataclasses.field(metadata=option(
         "A registered model name (kzoo list).", positional=True))
-    dataset: str = dataclasses.field(default="fashion_mnist", metadata=_option(
+    dataset: str = dataclasses.field(default="fashion_mnist", metadata=option(
         "A kzoo.data dataset: fashion_mnist, mnist, cifar10, digits (offline)."))
-    epochs: int = dataclasses.field(default=10, metadata=_option("Number of epochs."))
-    batch_size: int = dataclasses.field(default=128, metadata=_option("Examples per batch."))
-    optimizer: str = dataclasses.field(default="adam", metadata=_option(
+    epochs: int = dataclasses.field(default=10, metadata=option("Number of epochs."))
+    batch_size: int = dataclasses.field(default=128, metadata=option("Examples per batch."))
+    optimizer: str = dataclasses.field(default="adam", metadata=option(
         "A kzoo.optimizers.get name.", choices=tuple(optimizer_registry.OPTIMIZERS)))
-    learning_rate: float = dataclasses.field(default=1e-3, metadata=_option(
+    learning_rate: float = dataclasses.field(default=1e-3, metadata=option(
         "Initial learning rate."))
-    schedule: str = dataclasses.field(default="constant", metadata=_option(
+    schedule: str = dataclasses.field(default="constant", metadata=option(
         "Learning-rate schedule over the run.", choices=SCHEDULES))
-    weight_decay: float = dataclasses.field(default=0.0, metadata=_option(
+    weight_decay: float = dataclasses.field(default=0.0, metadata=option(
         "Decoupled weight decay (0 = none)."))
-    augment: str = dataclasses.field(default="", metadata=_option(
+    augment: str = dataclasses.field(default="", metadata=option(
         "Comma-separated subset of flip,crop,scale,color."))
-    normalize: str = dataclasses.field(default="scale", metadata=_option(
+    normalize: str = dataclasses.field(default="scale", metadata=option(
         "Input normalization inside the model.", choices=NORMALIZATIONS))
-    validation_size: Optional[int] = dataclasses.field(default=None, metadata=_option(
+    validation_size: Optional[int] = dataclasses.field(default=None, metadata=option(
         "Training images held out for validation [default: a tenth of the training "
         "split, at most 5000]."))
-    seed: int = dataclasses.field(default=0, metadata=_option(
+    seed: int = dataclasses.field(default=0, metadata=option(
         "Seed of weights, split, shuffle and augmentation."))
-    conv_impl: str = dataclasses.field(default="native", metadata=_option(
+    conv_impl: str = dataclasses.field(default="native", metadata=option(
         "Convolution implementation.", choices=CONV_IMPLEMENTATIONS))
-    model_kwargs: dict = dataclasses.field(default_factory=dict, metadata=_option(
+    model_kwargs: dict = dataclasses.field(default_factory=dict, metadata=option(
         "Extra builder argument KEY=VALUE (JSON value), repeatable.", flag="--model-arg",
         multiple=True))
-
-    # ----------------------------------------------------------------- #
-    # The fields as options
-    # ----------------------------------------------------------------- #
-
-    @classmethod
-    def options(cls):
-        """`(field, flag, metadata)` for every field, in declaration order."""
-        return [(f, f.metadata.get("flag") or "--" + f.name.replace("_", "-"), f.metadata)
-                for f in dataclasses.fields(cls)]
-
-    def command(self, output_dir):
-        """The `kzoo train` command line that reproduces this run (every option given)."""
-        parts = ["kzoo", "train"]
-        for field, flag, meta in self.options():
-            value = getattr(self, field.name)
-            if meta["positional"]:
-                parts.append(str(value))
-            elif meta["multiple"]:
-                for key, item in sorted(value.items()):
-                    parts += [flag, f"{key}={json.dumps(item)}"]
-            elif value is not None and value != "":
-                parts += [flag, repr(value) if isinstance(value, float) else str(value)]
-        return " ".join(shlex.quote(p) for p in parts + ["--output", str(output_dir)])
 
     # ----------------------------------------------------------------- #
     # Validation
@@ -175,19 +196,6 @@ class TrainConfig:
         if self.weight_decay:
             kwargs["weight_decay"] = self.weight_decay
         return optimizer_registry.get(self.optimizer, **kwargs)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values):
-        """The config a `run.json` recorded; unknown keys are a `ValueError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"Unknown TrainConfig fields {unknown}; expected some of "
-                             f"{sorted(names)}. Received: {values!r}")
-        return cls(**values)
 
 
 # Arguments the trainer itself passes to every builder.

@@ -103,7 +103,7 @@ def load_data(config, download=False):
     return data
 
 
-def _check_model(model, spec, where):
+def check_model(model, spec, where):
     if not isinstance(model, keras.Model):
         raise ValueError(f"Argument `build_model` must return a keras.Model. "
                          f"Received: {type(model).__name__} from {where}")
@@ -178,7 +178,7 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
             model = build_zoo_model(config, data.mean, data.std)
             where = f"model {config.model!r}"
         else:
-            model = _check_model(build_model(config), data.spec, f"build_model={build_model!r}")
+            model = check_model(build_model(config), data.spec, f"build_model={build_model!r}")
             where = f"build_model {getattr(build_model, '__name__', build_model)!r}"
         model.compile(optimizer=config.make_optimizer(steps_per_epoch),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -199,7 +199,7 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
         + (f", {replicas} replicas" if replicas > 1 else "") + f"; run directory {output_dir}")
     seconds = fit(model, train_ds, validation_ds, epochs=config.epochs, output_dir=output_dir,
                   callbacks=callbacks, verbose=verbose)
-    metrics = _report(model, config, data, output_dir, seconds)
+    metrics = report(model, config, data, output_dir, seconds)
     io.save_model(model, os.path.join(output_dir, "model.keras"))
     if export:
         export_saved_model(model, os.path.join(output_dir, "saved_model"))
@@ -207,7 +207,7 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
     return metrics
 
 
-def _report(model, config, data, output_dir, seconds):
+def report(model, config, data, output_dir, seconds):
     """Test metrics, curves and the confusion matrix of a fitted model."""
     spec = data.spec
     evaluated, counts = evaluate_model(model, *data.test, spec.class_names)

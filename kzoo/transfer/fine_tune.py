@@ -1,0 +1,337 @@
+"""`fine_tune`: train a `classifier()` model in one or two phases.
+
+- `"linear"`: the base is a fixed feature extractor; only the new classifier
+  (`hidden`, `predictions`) trains, for `epochs` epochs.
+- `"head"`: phase 1 trains the classifier for `head_epochs`; phase 2 also
+  trains the base's last stage (`freezing.stage_boundary`), at
+  `learning_rate × base_lr_factor`, the classifier at `learning_rate`.
+- `"full"`: phase 1 as in `"head"`; phase 2 trains every layer, the base at
+  `learning_rate × base_lr_factor`, the classifier at `learning_rate`.
+- `"auto"`: one of the three by the labelled examples per class (the
+  project's rule, `choose_mode`).
+
+Batch normalization layers stay frozen in every phase unless `train_bn=True`
+(see `kzoo.transfer.freeze`). Each phase compiles the model afresh (a new
+optimizer for the weights that train in it).
+"""
+
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kzoo import optimizers as kzoo_optimizers
+from kzoo.transfer import freezing
+from kzoo.transfer.optimizer import LayerwiseOptimizer
+
+__all__ = ["fine_tune", "choose_mode", "labels_per_class", "MODES",
+           "LINEAR_BELOW", "FULL_FROM"]
+
+MODES = ("linear", "head", "full", "auto")
+
+#: Fewer labelled examples per class than this: mode "linear".
+LINEAR_BELOW = 20
+#: At least this many labelled examples per class: mode "full" (between: "head").
+FULL_FROM = 100
+
+
+def _notice(message):
+    print(f"kzoo: {message}", file=sys.stderr, flush=True)
+
+
+def choose_mode(per_class: float) -> str:
+    """The project's rule for `mode="auto"`, from the labelled examples per class.
+
+    With a small dataset the pretrained network stays fixed as a feature
+    extractor and only the classifier is retrained (`"linear"`: fewer than
+    `LINEAR_BELOW` = 20 examples per class); with a medium one the higher
+    layers train too (`"head"`: 20 to 99), or all of them at a lower learning
+    rate (`"full"`: `FULL_FROM` = 100 or more).
+    """
+    if per_class < LINEAR_BELOW:
+        return "linear"
+    if per_class < FULL_FROM:
+        return "head"
+    return "full"
+
+
+def _labels(train_data):
+    """The labels of `train_data` as a 1-D int array (one-hot rows are argmaxed)."""
+    if isinstance(train_data, tf.data.Dataset):
+        if train_data.cardinality() == tf.data.INFINITE_CARDINALITY:
+            raise ValueError(
+                "Argument `train_data`: mode='auto' counts the labels, which needs a finite "
+                "dataset (this one repeats forever). Received: an infinite tf.data.Dataset"
+            )
+        batches = [np.asarray(element[1]) for element in train_data.as_numpy_iterator()]
+        labels = [b.reshape(-1) if b.ndim <= 1 or b.shape[-1] == 1 else b.argmax(-1).reshape(-1)
+                  for b in batches]
+        return np.concatenate(labels) if labels else np.zeros((0,), "int64")
+    y = np.asarray(train_data[1])
+    if y.ndim > 1 and y.shape[-1] > 1:
+        y = y.argmax(-1)
+    return y.reshape(-1)
+
+
+def labels_per_class(train_data, classes: int) -> float:
+    """Labelled examples of `train_data` per class: their number over `classes`."""
+    return len(_labels(train_data)) / classes
+
+
+def _check_data(train_data, argument="train_data"):
+    if isinstance(train_data, tf.data.Dataset):
+        return
+    if isinstance(train_data, (tuple, list)) and len(train_data) == 2:
+        return
+    raise ValueError(
+        f"Argument `{argument}` must be a tf.data.Dataset of (images, labels) or a tuple "
+        f"(images, labels) of arrays. Received: {argument} of type {type(train_data).__name__}"
+    )
+
+
+def _check_number(value, name, *, low, high=None, low_open=True):
+    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (high is None or value <= high)
+    if not ok:
+        bounds = f"({low}, {high}]" if high is not None else ("> 0" if low_open else f">= {low}")
+        raise ValueError(f"Argument `{name}` must be a number {bounds}. Received: {name}={value!r}")
+    return float(value)
+
+
+def _check_int(value, name, *, minimum, maximum=None):
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
+            or (maximum is not None and value > maximum)):
+        bounds = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"Argument `{name}` must be an int {bounds}. Received: {name}={value!r}")
+    return int(value)
+
+
+def _make_optimizer(optimizer, learning_rate):
+    """A new optimizer: a kzoo.optimizers name, or a copy of an optimizer with this rate."""
+    if isinstance(optimizer, str) and optimizer.lower() in kzoo_optimizers.OPTIMIZERS:
+        return kzoo_optimizers.get(optimizer, learning_rate=learning_rate)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return type(optimizer).from_config({**optimizer.get_config(),
+                                            "learning_rate": learning_rate})
+    raise ValueError(
+        f"Argument `optimizer` must be a name of kzoo.optimizers.get "
+        f"({list(kzoo_optimizers.OPTIMIZERS)}) or a keras.optimizers.Optimizer. "
+        f"Received: optimizer={optimizer!r}"
+    )
+
+
+def _loss(model):
+    activation = getattr(model.get_layer("predictions"), "activation", None)
+    if activation is None or getattr(activation, "__name__", "") == "linear":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return "sparse_categorical_crossentropy"
+
+
+def _multipliers(model, *, base_lr_factor, layer_decay):
+    """`{layer name: learning-rate multiplier}` of the base's layers with weights.
+
+    A base layer in stage i of n (the head is stage n) gets
+    `base_lr_factor × layer_decay ** (n - i)` (timm's
+    `param_groups_layer_decay`, times the base factor); the head keeps 1.
+    """
+    stage_of = freezing.stage_of_layers(model)
+    n = max(stage_of.values(), default=0) + 1
+    multipliers = {}
+    for layer in model.layers[:freezing.head_start(model)]:
+        if layer.weights:
+            decay = 1.0 if layer_decay is None else layer_decay ** (n - stage_of[layer.name])
+            multipliers[layer.name] = base_lr_factor * decay
+    return multipliers
+
+
+def _fit(model, train_data, validation_data, *, initial_epoch, epochs, batch_size, callbacks,
+         verbose):
+    kwargs = dict(validation_data=validation_data, initial_epoch=initial_epoch, epochs=epochs,
+                  callbacks=list(callbacks), verbose=verbose)
+    if isinstance(train_data, tf.data.Dataset):
+        # A dataset is shuffled (or not) by its own pipeline.
+        return model.fit(train_data, shuffle=False, **kwargs)
+    x, y = train_data
+    return model.fit(x, y, batch_size=batch_size, **kwargs)
+
+
+def fine_tune(model, train_data, validation_data=None, *, mode="full", epochs=10,
+              head_epochs=None, learning_rate=1e-3, base_lr_factor=0.1, layer_decay=None,
+              callbacks=(), optimizer="adam", verbose="auto", train_bn=False,
+              batch_size=32) -> keras.callbacks.History:
+    """Fine-tunes a `kzoo.transfer.classifier` model on labelled images.
+
+    Modes:
+
+    - `"linear"`: the base stays a fixed feature extractor; only the new
+      classifier (`predictions`, and `hidden` if present) trains, for
+      `epochs` epochs at `learning_rate`.
+    - `"head"`: phase 1 trains the classifier for `head_epochs`; phase 2 the
+      classifier and the base's last stage (the layers after the output of
+      its second-to-last stage, moved back a stage while those hold no
+      weights), the rest of `epochs`.
+    - `"full"`: phase 1 as in `"head"`; phase 2 every layer, the rest of
+      `epochs`.
+    - `"auto"`: the project's rule on the labelled examples per class of
+      `train_data` (their number over the model's classes): fewer than 20
+      keep the network fixed as a feature extractor (`"linear"`); 20 to 99
+      train the higher layers (`"head"`); 100 or more train all layers at a
+      lower learning rate (`"full"`). A `kzoo: fine_tune auto: N labels per
+      class -> mode '...'` line on stderr says which.
+
+    In phase 2 the model is compiled again with a new optimizer: the
+    classifier at `learning_rate`, a base layer at
+    `learning_rate × base_lr_factor`, and with `layer_decay` also
+    `× layer_decay ** (n - i)` for a layer of stage i of n (the stages of
+    `kzoo.models.features.find_stages`; the head is stage n: timm's
+    `param_groups_layer_decay`), through `kzoo.transfer.LayerwiseOptimizer`.
+    Pass `base_lr_factor=1.0` for timm's layer decay alone. BatchNorm layers
+    stay frozen (inference mode, statistics untouched) unless
+    `train_bn=True`. Each phase compiles with
+    `loss="sparse_categorical_crossentropy"` (from logits when `predictions`
+    has no activation) and `metrics=["accuracy"]`, and leaves the model's
+    trainable flags as its last phase set them.
+
+    Args:
+        model: a `kzoo.transfer.classifier` model (it has `predictions`;
+            `pooler` marks where the head starts).
+        train_data: a `tf.data.Dataset` of `(images, labels)` batches, or a
+            tuple `(images, labels)` of arrays; integer labels (one-hot rows
+            are counted by their argmax for `"auto"`).
+        validation_data: optional, as `keras.Model.fit` takes it.
+        mode: `"linear"`, `"head"`, `"full"` or `"auto"`. Defaults to
+            `"full"`.
+        epochs: total epochs of all phases, >= 1. Defaults to 10.
+        head_epochs: epochs of phase 1 of `"head"` and `"full"`, in
+            [0, epochs − 1]; 0 skips it. Defaults to `epochs // 2`. Ignored
+            by `"linear"`.
+        learning_rate: the classifier's learning rate, > 0. Defaults to 1e-3.
+        base_lr_factor: the base's learning rate over `learning_rate` in
+            phase 2, > 0. Defaults to 0.1.
+        layer_decay: `None`, or a number in (0, 1]: the per-stage decay.
+        callbacks: Keras callbacks, passed to every phase's `fit`.
+        optimizer: a name of `kzoo.optimizers.get` (`"adam"`, `"sgd"`, ...)
+            or a `keras.optimizers.Optimizer` whose class and configuration
+            are used with each phase's learning rate. Defaults to `"adam"`.
+        verbose: as `keras.Model.fit` takes it.
+        train_bn: whether trainable BatchNorm layers train in phase 2.
+            Defaults to `False`.
+        batch_size: batch size for array `train_data`. Defaults to 32.
+
+    Returns:
+        A `keras.callbacks.History` of all phases (`history.history` lists
+        every epoch in order, `history.epoch` counts on across phases), with
+        `history.mode` (the mode trained, as `"auto"` chose it),
+        `history.phases` (per phase: `name`, `epochs`, `trainable` layers
+        with weights) and, for `"auto"`, `history.labels_per_class`.
+
+    Raises:
+        ValueError: for an unknown mode, `epochs` < 1, a `head_epochs` out of
+            range, `learning_rate` <= 0, `base_lr_factor` <= 0, a
+            `layer_decay` outside (0, 1], unknown data, or a model without a
+            `predictions` layer.
+
+    Example:
+
+    >>> base = kzoo.create_model("lenet", weights="fashion_mnist", include_top=False)
+    >>> model = kzoo.transfer.classifier(base, 10, input_shape=(8, 8, 1))
+    >>> images, labels, _ = kzoo.data.load_arrays("digits", "train")
+    >>> history = kzoo.transfer.fine_tune(model, (images, labels), mode="linear", epochs=3)
+    >>> history.mode
+    'linear'
+    """
+    _check_model(model)
+    if mode not in MODES:
+        raise ValueError(f"Argument `mode` must be one of {list(MODES)}. Received: mode={mode!r}")
+    epochs = _check_int(epochs, "epochs", minimum=1)
+    learning_rate = _check_number(learning_rate, "learning_rate", low=0)
+    base_lr_factor = _check_number(base_lr_factor, "base_lr_factor", low=0)
+    if layer_decay is not None:
+        layer_decay = _check_number(layer_decay, "layer_decay", low=0, high=1)
+    if head_epochs is not None:
+        head_epochs = _check_int(head_epochs, "head_epochs", minimum=0, maximum=epochs - 1)
+    _make_optimizer(optimizer, learning_rate)  # refuses an unknown optimizer before training
+    _check_data(train_data)
+    if validation_data is not None and not isinstance(validation_data, tf.data.Dataset):
+        _check_data(validation_data, "validation_data")
+
+    per_class = None
+    if mode == "auto":
+        per_class = labels_per_class(train_data, int(model.get_layer("predictions").units))
+        mode = choose_mode(per_class)
+        _notice(f"fine_tune auto: {per_class:.4g} labels per class -> mode {mode!r}")
+
+    phases = _plan(model, mode, epochs=epochs, head_epochs=head_epochs,
+                   learning_rate=learning_rate, base_lr_factor=base_lr_factor,
+                   layer_decay=layer_decay, optimizer=optimizer, train_bn=train_bn)
+    loss = _loss(model)
+    histories = []
+    for phase in phases:
+        freezing.set_boundary(model, phase.pop("boundary"), train_bn=phase.pop("train_bn"))
+        model.compile(optimizer=phase.pop("optimizer"), loss=loss, metrics=["accuracy"])
+        phase["trainable"] = [layer.name for layer in model.layers if layer.trainable_weights]
+        histories.append(_fit(model, train_data, validation_data,
+                              initial_epoch=phase.pop("initial_epoch"),
+                              epochs=phase.pop("last_epoch"), batch_size=batch_size,
+                              callbacks=callbacks, verbose=verbose))
+    history = _merged(histories)
+    history.mode = mode
+    history.phases = phases
+    if per_class is not None:
+        history.labels_per_class = per_class
+    return history
+
+
+def _check_model(model):
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"Argument `model` must be a keras.Model from "
+                         f"kzoo.transfer.classifier. Received: model={model!r}")
+    names = [layer.name for layer in model.layers]
+    if "predictions" not in names:
+        raise ValueError(
+            "Argument `model` must be a kzoo.transfer.classifier model: it has no "
+            f"`predictions` layer. Received: model={model.name!r} with layers {names[-5:]}"
+        )
+
+
+def _plan(model, mode, *, epochs, head_epochs, learning_rate, base_lr_factor, layer_decay,
+          optimizer, train_bn):
+    """The phases of `mode`: name, boundary, optimizer, epochs and BN policy of each."""
+    def phase(name, boundary, optimizer_, initial_epoch, last_epoch, phase_train_bn=False):
+        return {"name": name, "epochs": last_epoch - initial_epoch, "boundary": boundary,
+                "optimizer": optimizer_, "initial_epoch": initial_epoch,
+                "last_epoch": last_epoch, "train_bn": phase_train_bn}
+
+    head_boundary = freezing.head_start(model) - 1
+    if mode == "linear":
+        return [phase("linear", head_boundary, _make_optimizer(optimizer, learning_rate), 0,
+                      epochs)]
+    head_epochs = epochs // 2 if head_epochs is None else head_epochs
+    phases = []
+    if head_epochs:
+        phases.append(phase("head", head_boundary, _make_optimizer(optimizer, learning_rate), 0,
+                            head_epochs))
+    multipliers = _multipliers(model, base_lr_factor=base_lr_factor, layer_decay=layer_decay)
+    second = _make_optimizer(optimizer, learning_rate)
+    if any(m != 1.0 for m in multipliers.values()):
+        second = LayerwiseOptimizer(second, multipliers)
+    if mode == "head":
+        phases.append(phase("top", freezing.stage_boundary(model), second, head_epochs, epochs,
+                            train_bn))
+    else:
+        phases.append(phase("full", -1, second, head_epochs, epochs, train_bn))
+    return phases
+
+
+def _merged(histories):
+    """The last phase's History, holding every phase's epochs in order."""
+    history = histories[-1]
+    merged = {}
+    for h in histories:
+        for key, values in h.history.items():
+            merged.setdefault(key, []).extend(values)
+    history.history = merged
+    history.epoch = [e for h in histories for e in h.epoch]
+    return history

@@ -1,0 +1,153 @@
+"""fine_tune(): linear on real digits with the shipped LeNet, head, full, auto, errors."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from transfer_helpers import weight_bytes
+
+import kzoo
+from kzoo.transfer import LayerwiseOptimizer
+from kzoo.transfer.fine_tune import FULL_FROM
+
+
+def _digits_classifier(lenet_features):
+    # 8×8 digits, resized to the checkpoint's 28×28 inside the model.
+    return kzoo.transfer.classifier(lenet_features, 10, input_shape=(8, 8, 1), pooling="flatten")
+
+
+def _base_layers(model):
+    return [layer for layer in model.layers[:model.layers.index(model.get_layer("pooler"))]]
+
+
+class _Snapshot(keras.callbacks.Callback):
+    """Weight bytes of `layers` at the end of every epoch."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers, self.epochs = layers, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(weight_bytes(self.layers))
+
+
+def test_linear_on_real_digits_keeps_the_features_bit_for_bit(lenet_features, digits_pixels):
+    (x, y), (x_test, y_test) = digits_pixels
+    model = _digits_classifier(lenet_features)
+    base = _base_layers(model)
+    before = weight_bytes(base)
+    head_before = weight_bytes([model.get_layer("predictions")])
+    history = kzoo.transfer.fine_tune(model, (x, y), (x_test, y_test), mode="linear", epochs=3,
+                                      learning_rate=1e-2, verbose=0)
+    assert weight_bytes(base) == before
+    assert weight_bytes([model.get_layer("predictions")]) != head_before
+    assert history.mode == "linear"
+    assert history.phases == [{"name": "linear", "epochs": 3, "trainable": ["predictions"]}]
+    assert history.epoch == [0, 1, 2]
+    # Ten classes: chance is 0.1; frozen Fashion-MNIST features separate the digits.
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy > 0.85
+    assert history.history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_full_trains_the_head_first_then_recompiles_for_everything(lenet_features, digits_pixels):
+    (x, y), _ = digits_pixels
+    model = _digits_classifier(lenet_features)
+    base = _base_layers(model)
+    before = weight_bytes(base)
+    snapshot = _Snapshot(base)
+    history = kzoo.transfer.fine_tune(model, (x[:256], y[:256]), mode="full", epochs=2,
+                                      head_epochs=1, callbacks=[snapshot], verbose=0)
+    assert snapshot.epochs[0] == before  # phase 1: the head only
+    assert snapshot.epochs[1] != before  # phase 2: the base trains too
+    changed = {path.split("/")[0] for path in before if snapshot.epochs[1][path] != before[path]}
+    assert changed == {"block1_conv", "block2_conv"}
+    assert [p["name"] for p in history.phases] == ["head", "full"]
+    assert history.phases[1]["trainable"] == ["block1_conv", "block2_conv", "predictions"]
+    assert history.epoch == [0, 1] and len(history.history["loss"]) == 2
+    # Recompiled: the base at learning_rate × base_lr_factor, the head at learning_rate.
+    optimizer = model.optimizer
+    assert isinstance(optimizer, LayerwiseOptimizer)
+    assert optimizer.multipliers == {"block1_conv": 0.1, "block2_conv": 0.1}
+    assert model.get_compile_config()["loss"] == "sparse_categorical_crossentropy"
+    assert model.get_compile_config()["metrics"] == ["accuracy"]
+
+
+def test_head_mode_trains_the_last_stage_with_weights(lenet_features, digits_pixels):
+    (x, y), _ = digits_pixels
+    model = _digits_classifier(lenet_features)
+    before = weight_bytes(_base_layers(model))
+    history = kzoo.transfer.fine_tune(model, (x[:128], y[:128]), mode="head", epochs=1,
+                                      verbose=0)
+    # LeNet's last stage is block2_pool (no weights), so the boundary moves back to block1_pool.
+    assert [p["name"] for p in history.phases] == ["top"]
+    assert history.phases[0]["trainable"] == ["block2_conv", "predictions"]
+    after = weight_bytes(_base_layers(model))
+    changed = {path.split("/")[0] for path in before if after[path] != before[path]}
+    assert changed == {"block2_conv"}
+
+
+def test_layer_decay_multipliers_per_stage(lenet_features, rng):
+    model = kzoo.transfer.classifier(lenet_features, 3)
+    stages = [s["name"] for s in kzoo.models.features.find_stages(model)]
+    assert stages == ["scale", "block1_conv", "block1_pool", "block2_conv", "block2_pool"]
+    x, y = rng.uniform(0, 255, (16, 28, 28, 1)).astype("float32"), rng.integers(0, 3, 16)
+    kzoo.transfer.fine_tune(model, (x, y), mode="full", epochs=1, layer_decay=0.5,
+                            base_lr_factor=0.2, verbose=0)
+    # Stage i of n = 5 gets base_lr_factor × 0.5 ** (5 - i); the head (stage 5) keeps 1.
+    assert model.optimizer.multipliers == pytest.approx(
+        {"block1_conv": 0.2 * 0.5 ** 4, "block2_conv": 0.2 * 0.5 ** 2})
+    assert model.optimizer.multiplier(model.get_layer("predictions").kernel) == 1.0
+
+
+def test_auto_picks_linear_for_two_labels_per_class(lenet_features, digits_pixels, capsys):
+    (x, y), _ = digits_pixels
+    picked = np.concatenate([np.flatnonzero(y == c)[:2] for c in range(10)])
+    dataset = tf.data.Dataset.from_tensor_slices((x[picked], y[picked])).batch(8)
+    model = _digits_classifier(lenet_features)
+    history = kzoo.transfer.fine_tune(model, dataset, mode="auto", epochs=1, verbose=0)
+    assert "kzoo: fine_tune auto: 2 labels per class -> mode 'linear'" in capsys.readouterr().err
+    assert history.mode == "linear" and history.labels_per_class == 2
+
+
+def test_auto_picks_full_for_the_whole_training_split(lenet_features, digits_pixels, capsys):
+    (x, y), _ = digits_pixels
+    model = _digits_classifier(lenet_features)
+    history = kzoo.transfer.fine_tune(model, (x, y), mode="auto", epochs=1, verbose=0)
+    assert f"{len(y) / 10:.4g} labels per class -> mode 'full'" in capsys.readouterr().err
+    assert history.mode == "full" and len(y) / 10 >= FULL_FROM
+
+
+def test_the_auto_rule():
+    choose = kzoo.transfer.choose_mode
+    assert [choose(n) for n in (1, 19.9, 20, 99, 100, 5000)] == [
+        "linear", "linear", "head", "head", "full", "full"]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"mode": "partial"}, "`mode` must be one of .*Received: mode='partial'"),
+    ({"epochs": 0}, "`epochs` must be an int >= 1. Received: epochs=0"),
+    ({"learning_rate": 0.0}, "`learning_rate` must be a number > 0. Received: learning_rate=0.0"),
+    ({"learning_rate": -1e-3}, "Received: learning_rate=-0.001"),
+    ({"base_lr_factor": 0}, "Received: base_lr_factor=0"),
+    ({"layer_decay": 0.0}, "`layer_decay` must be a number \\(0, 1\\]. Received: layer_decay=0.0"),
+    ({"layer_decay": 1.5}, "Received: layer_decay=1.5"),
+    ({"epochs": 2, "head_epochs": 2}, "`head_epochs` must be an int in \\[0, 1\\]"),
+    ({"optimizer": "lbfgs"}, "`optimizer` must be a name of kzoo.optimizers.get"),
+])
+def test_bad_arguments(lenet_features, rng, kwargs, match):
+    model = kzoo.transfer.classifier(lenet_features, 3)
+    data = (rng.uniform(0, 255, (4, 28, 28, 1)), rng.integers(0, 3, 4))
+    with pytest.raises(ValueError, match=match):
+        kzoo.transfer.fine_tune(model, data, verbose=0, **kwargs)
+
+
+def test_bad_models_and_data(lenet_features, rng):
+    with_top = kzoo.create_model("lenet")
+    data = (rng.uniform(0, 255, (4, 28, 28, 1)), rng.integers(0, 3, 4))
+    no_predictions = keras.Model(with_top.inputs, with_top.get_layer("fc1").output)
+    with pytest.raises(ValueError, match="no `predictions` layer"):
+        kzoo.transfer.fine_tune(no_predictions, data)
+    model = kzoo.transfer.classifier(lenet_features, 3)
+    with pytest.raises(ValueError, match="`train_data` must be a tf.data.Dataset"):
+        kzoo.transfer.fine_tune(model, data[0])
