@@ -11,7 +11,6 @@ from kzoo.models import pretrained
 from kzoo.training import reports
 from kzoo.training.evaluate import evaluate_model_file, load_model_file
 from kzoo.transfer.cam import cam_method, class_activation_map
-from kzoo.utils.io import atomic_path
 
 
 def resolve_model_file(path, argument):
@@ -69,25 +68,6 @@ def explain_paths(images, directory):
                              f"of {image!r} would go. Received: --explain-dir={directory!r}")
         paths.append(path)
     return paths
-
-
-def save_explanation(pixels, heatmap, title, path):
-    """`pixels` (H, W, 1 or 3; 0-255) under `heatmap` (H, W; 0-1, jet, alpha 0.4) as a PNG."""
-    plt = reports.pyplot()
-    fig, ax = plt.subplots(figsize=(4, 4.4))
-    try:
-        if pixels.shape[-1] == 1:
-            ax.imshow(pixels[..., 0], cmap="gray", vmin=0, vmax=255)
-        else:
-            ax.imshow(np.clip(pixels, 0, 255).astype("uint8"))
-        ax.imshow(heatmap, cmap="jet", alpha=0.4, vmin=0.0, vmax=1.0)
-        ax.set_title(title)
-        ax.axis("off")
-        fig.tight_layout()
-        with atomic_path(path, suffix=".png") as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(fig)
 
 
 @click.command("predict")
@@ -148,8 +128,8 @@ def predict_cmd(model_file, images, top_k, explain, explain_dir):
         heatmap = ""
         if explain:
             top1 = best[0]
-            save_explanation(pixels, heatmaps[n], f"{names[top1]} {p[top1]:.3f} ({method})",
-                             heatmap_files[n])
+            reports.plot_heatmap_overlay(
+                pixels, heatmaps[n], f"{names[top1]} {p[top1]:.3f} ({method})", heatmap_files[n])
             heatmap = f"  [heatmap: {heatmap_files[n]} ({method})]"
         click.echo(f"{path}{note}: {ranked}{heatmap}")
 

@@ -99,17 +99,28 @@ def entry_tag(entry):
     return entry.get("tag", entry["dataset"])
 
 
+def builder_entries(architecture, root=None):
+    """The entries whose weights fit the builder of `architecture` (`weights=` tags).
+
+    A fine-tuned checkpoint (its entry records its `base`) has its own head
+    and input: it is loaded by name (`kzoo.transfer.load_base`), not as
+    `weights=` of the builder.
+    """
+    return [e for e in read_manifest(root) if e["architecture"] == architecture
+            and "base" not in e]
+
+
 def tags(architecture, root=None):
     """Sorted `weights=` tags of the zoo's checkpoints of `architecture`."""
-    return sorted({entry_tag(e) for e in read_manifest(root) if e["architecture"] == architecture})
+    return sorted({entry_tag(e) for e in builder_entries(architecture, root)})
 
 
 def find(architecture, tag, root=None):
     """The manifest entry of `architecture` with `weights=tag`, or None."""
     if not isinstance(tag, str):
         return None
-    for entry in read_manifest(root):
-        if entry["architecture"] == architecture and entry_tag(entry) == tag:
+    for entry in builder_entries(architecture, root):
+        if entry_tag(entry) == tag:
             return entry
     return None
 

@@ -21,20 +21,23 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = round(time.time() - self._start, 2)
 
 
-def run_callbacks(output_dir, extra=()):
+def run_callbacks(output_dir, extra=(), *, phase=None):
     """The run directory's callbacks, then `extra`.
 
     Order matters: the timer fills the logs before the history row is
     written, and the checkpoint is written after it and before the user's
-    callbacks (which may stop or interrupt the run).
+    callbacks (which may stop or interrupt the run). A run of several fits
+    (the phases of fine-tuning) keeps one checkpoint per `phase`.
     """
+    checkpoint = os.path.join(output_dir, run_dir.CHECKPOINT_DIR)
+    if phase is not None:
+        checkpoint = os.path.join(checkpoint, phase)
     return [
         EpochTimer(),
         keras.callbacks.CSVLogger(os.path.join(output_dir, run_dir.HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
         ExplosionGuard(),
-        keras.callbacks.BackupAndRestore(os.path.join(output_dir, run_dir.CHECKPOINT_DIR),
-                                         delete_checkpoint=False),
+        keras.callbacks.BackupAndRestore(checkpoint, delete_checkpoint=False),
         *extra,
     ]
 

@@ -14,8 +14,10 @@ def publish(run_path, name=None, root=None):
     Re-evaluates `run_path/model.keras` on the test split, then copies it to
     `<shipped folder>/<name>.keras` (atomically) and records its
     architecture, dataset, input shape, class names, test accuracy, parameter
-    count, sha256, download URL and the `kzoo train` command that reproduces
-    it. An entry of the same name is replaced.
+    count, sha256, download URL and the `kzoo train` (or `kzoo finetune`)
+    command that reproduces it; a fine-tuned run also records its base (source,
+    kind, architecture, sha256) as its lineage. An entry of the same name is
+    replaced.
 
     Args:
         run_path: a finished run directory (it holds `metrics.json`).
@@ -32,20 +34,28 @@ def publish(run_path, name=None, root=None):
                          f"directory (holding run.json and metrics.json). "
                          f"Received: run_path={run_path!r}")
     metrics = run_dir.read_metrics(run_path)
-    name = name or f"{metrics['model']}_{metrics['dataset']}"
+    dataset = os.path.basename(os.path.normpath(str(metrics["dataset"])))
+    name = name or f"{metrics['model']}_{dataset}"
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"Argument `name` must be letters, digits, '_' and '-'. "
                          f"Received: name={name!r}")
     model_file = os.path.join(run_path, "model.keras")
-    result = evaluate_model_file(model_file, metrics["dataset"])
+    lineage = {"base": run["base"]} if "base" in run else {}  # a `kzoo finetune` run
+    if lineage:
+        # Its test set may be a class subset or a folder: the run's own evaluation counts.
+        accuracy = metrics["test_accuracy"]
+    else:
+        accuracy = evaluate_model_file(model_file, metrics["dataset"])["accuracy"]
+    architecture = run.get("base", {}).get("architecture") or metrics["model"]
     return pretrained.add_checkpoint(model_file, {
         "name": name,
-        "architecture": metrics["model"],
+        "architecture": architecture,
         "dataset": metrics["dataset"],
         "input_shape": metrics["input_shape"],
         "class_names": metrics["class_names"],
-        "test_accuracy": round(result["accuracy"], 4),
+        "test_accuracy": round(accuracy, 4),
         "params": metrics["params"],
         "command": run["command"].rsplit(" --output ", 1)[0],
         "config": json.loads(json.dumps(run["config"])),
+        **lineage,
     }, root)

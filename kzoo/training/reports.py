@@ -1,4 +1,4 @@
-"""Run reports: learning curves and the confusion matrix as PNG files (matplotlib)."""
+"""Run reports: learning curves, the confusion matrix and heatmap overlays as PNG files."""
 
 import csv
 
@@ -78,3 +78,34 @@ def plot_confusion_matrix(counts, class_names, path, title=""):
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def plot_heatmap_overlay(pixels, heatmap, title, path):
+    """An image under its heatmap (e.g. a class activation map) as a PNG file.
+
+    Args:
+        pixels: the image (H, W, 1 or 3), pixel values 0–255.
+        heatmap: (H, W) in [0, 1], drawn with the jet colormap at alpha 0.4.
+        title: the figure's title.
+        path: the PNG to write (atomically).
+
+    Example:
+
+    >>> heat = kzoo.transfer.class_activation_map(model, x, normalize=True, upsample=True)
+    >>> kzoo.training.reports.plot_heatmap_overlay(x[0], heat[0], "boot 0.98", "boot.png")
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4, 4.4))
+    try:
+        if pixels.shape[-1] == 1:
+            ax.imshow(pixels[..., 0], cmap="gray", vmin=0, vmax=255)
+        else:
+            ax.imshow(np.clip(pixels, 0, 255).astype("uint8"))
+        ax.imshow(heatmap, cmap="jet", alpha=0.4, vmin=0.0, vmax=1.0)
+        ax.set_title(title)
+        ax.axis("off")
+        fig.tight_layout()
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)

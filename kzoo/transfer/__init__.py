@@ -10,6 +10,8 @@
 - `fine_tune(model, train_data, ...)`: `"linear"`, `"head"`, `"full"` or
   `"auto"` training, with per-layer learning rates through
   `LayerwiseOptimizer`.
+- `finetune(FinetuneConfig(base, dataset, ...), output_dir)`: `kzoo finetune`,
+  a resumable run directory as `kzoo train` writes, with the base's lineage.
 - `class_activation_map(model, images)`: CAM for a global-average-pooling +
   one-Dense head, Grad-CAM for any other convolutional model.
 
@@ -28,9 +30,11 @@ from kzoo.transfer.fine_tune import choose_mode, fine_tune
 from kzoo.transfer.freezing import freeze, is_batch_norm
 from kzoo.transfer.heads import classifier, feature_tensor
 from kzoo.transfer.optimizer import LayerwiseOptimizer, ScaledSchedule
+from kzoo.transfer.run import FinetuneConfig, finetune
 
 __all__ = [
     "ConvertChannels",
+    "FinetuneConfig",
     "LayerwiseOptimizer",
     "ScaledSchedule",
     "cam_method",
@@ -39,6 +43,7 @@ __all__ = [
     "classifier",
     "feature_tensor",
     "fine_tune",
+    "finetune",
     "freeze",
     "is_batch_norm",
     "load_base",

@@ -90,6 +90,12 @@ def load_base(source, *, weights=None):
         if weights is not None:
             _fail(source, weights, "is a zoo checkpoint: `weights` does not apply")
         entry = entries[source]
+        if "base" in entry:
+            # A fine-tuned checkpoint (published from `kzoo finetune`): its own head and
+            # input; loaded as it is, sha256-checked (classifier cuts its top).
+            model = keras.saving.load_model(pretrained.locate(entry))
+            return model, {"source": source, "kind": "checkpoint",
+                           "architecture": entry["architecture"], "sha256": entry["sha256"]}
         tag = pretrained.entry_tag(entry)
         model = registry.create_model(entry["architecture"], weights=tag, include_top=False)
         return model, {"source": source, "kind": "checkpoint",

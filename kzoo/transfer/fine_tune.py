@@ -211,7 +211,9 @@ def fine_tune(model, train_data, validation_data=None, *, mode="full", epochs=10
         base_lr_factor: the base's learning rate over `learning_rate` in
             phase 2, > 0. Defaults to 0.1.
         layer_decay: `None`, or a number in (0, 1]: the per-stage decay.
-        callbacks: Keras callbacks, passed to every phase's `fit`.
+        callbacks: Keras callbacks, passed to every phase's `fit`; or a
+            function `callbacks(phase_name) -> list` giving each phase its
+            own (`kzoo finetune` keeps a checkpoint per phase).
         optimizer: a name of `kzoo.optimizers.get` (`"adam"`, `"sgd"`, ...)
             or a `keras.optimizers.Optimizer` whose class and configuration
             are used with each phase's learning rate. Defaults to `"adam"`.
@@ -275,7 +277,8 @@ def fine_tune(model, train_data, validation_data=None, *, mode="full", epochs=10
         histories.append(_fit(model, train_data, validation_data,
                               initial_epoch=phase.pop("initial_epoch"),
                               epochs=phase.pop("last_epoch"), batch_size=batch_size,
-                              callbacks=callbacks, verbose=verbose))
+                              callbacks=callbacks(phase["name"]) if callable(callbacks)
+                              else callbacks, verbose=verbose))
     history = _merged(histories)
     history.mode = mode
     history.phases = phases
