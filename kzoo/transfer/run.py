@@ -85,11 +85,13 @@ class FinetuneConfig(RunOptions):
     mode: str = dataclasses.field(default="auto", metadata=option(
         "What trains: the new classifier (linear), the top stage too (head), all (full), "
         "or chosen by labels per class (auto).", choices=MODES))
-    epochs: int = dataclasses.field(default=10, metadata=option("Epochs of all phases."))
+    # Measured on the shipped lenet -> digits at 10 labels per class (linear): 10 epochs at
+    # 1e-3 stay at chance (0.11); 30 epochs at 1e-2 reach 0.78 (avg) / 0.84 (flatten).
+    epochs: int = dataclasses.field(default=30, metadata=option("Epochs of all phases."))
     head_epochs: Optional[int] = dataclasses.field(default=None, metadata=option(
         "Epochs of the classifier-only phase of head/full [default: half]."))
     batch_size: int = dataclasses.field(default=32, metadata=option("Examples per batch."))
-    learning_rate: float = dataclasses.field(default=1e-3, metadata=option(
+    learning_rate: float = dataclasses.field(default=1e-2, metadata=option(
         "Learning rate of the classifier."))
     base_lr_factor: float = dataclasses.field(default=0.1, metadata=option(
         "The base's learning rate over the classifier's, when it trains."))

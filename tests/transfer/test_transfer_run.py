@@ -131,3 +131,23 @@ def test_a_model_name_base_with_a_weights_file(tmp_path):
     metrics = finetune(config, str(tmp_path / "run"), verbose=0)
     assert metrics["base"]["sha256"] == _sha256(path)
     assert np.isfinite(metrics["test_loss"])
+
+
+def test_finetune_on_a_folder_of_images(tmp_path):
+    from PIL import Image
+
+    # Two classes a linear head separates: bright squares and dark ones, RGB 20×20 PNGs.
+    rng = np.random.default_rng(0)
+    for name, level in (("bright", 200), ("dark", 40)):
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(12):
+            pixels = np.clip(level + rng.normal(0, 10, (20, 20, 3)), 0, 255).astype("uint8")
+            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
+    config = FinetuneConfig(base="lenet_fashion_mnist", dataset=str(tmp_path / "data"),
+                            mode="linear", epochs=3, learning_rate=0.05, batch_size=8)
+    run = str(tmp_path / "run")
+    metrics = finetune(config, run, verbose=0)
+    assert metrics["class_names"] == ["bright", "dark"]
+    assert metrics["input_shape"] == [20, 20, 3]  # RGB in; converted to the base's grey
+    model = keras.saving.load_model(os.path.join(run, "model.keras"))
+    assert model.input_shape == (None, 20, 20, 3) and model.output_shape == (None, 2)
