@@ -191,7 +191,7 @@ def _adapted_input(base, input_shape):
                     f"({CONVERSIONS[channels, base_c]})")
     _notice(f"classifier: input {shape} differs from what base {base.name!r} takes "
             f"({base_shape}): {' and '.join(done)} in front of the base; the base's first "
-            f"convolution keeps its trained weights")
+            f"convolution keeps its own weights (not re-initialized)")
     return inputs, x
 
 
