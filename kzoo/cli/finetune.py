@@ -1,22 +1,16 @@
 """`kzoo finetune`: its options are generated from `FinetuneConfig`'s fields."""
 
 import os
-import sys
 
 import click
 
-from kzoo.cli.train import config_options
+from kzoo.cli.train import config_options, run_options, run_or_resume
 from kzoo.transfer import FinetuneConfig, finetune
 
 
 @click.command("finetune")
 @config_options(FinetuneConfig)
-@click.option("--output", default=None,
-              help="Run directory [default: runs/finetune-BASE-DATASET-seedSEED].")
-@click.option("--overwrite", is_flag=True,
-              help="Start afresh in an existing kzoo run directory (never a folder kzoo did "
-                   "not make).")
-@click.option("--export", is_flag=True, help="Also write a SavedModel to RUN/saved_model.")
+@run_options("Run directory [default: runs/finetune-BASE-DATASET-seedSEED].")
 def finetune_cmd(output, overwrite, export, **fields):
     """Fine-tune BASE on a dataset or a folder of images into a run directory.
 
@@ -28,12 +22,8 @@ def finetune_cmd(output, overwrite, export, **fields):
     dataset = os.path.basename(os.path.normpath(config.dataset))
     output = output or os.path.join(
         "runs", f"finetune-{config.model}-{dataset}-seed{config.seed}")
-    try:
-        metrics = finetune(config, output, overwrite=overwrite, export=export)
-    except KeyboardInterrupt:
-        click.echo(f"kzoo: interrupted; the last completed epoch is kept in {output}/checkpoint. "
-                   "Run the same command to resume.", err=True)
-        sys.exit(130)
+    metrics = run_or_resume(lambda: finetune(config, output, overwrite=overwrite,
+                                             export=export), output)
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}), "
                f"mode {metrics['mode']}; run directory {output}")
 

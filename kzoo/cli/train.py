@@ -55,14 +55,31 @@ def parse_model_args(pairs):
     return kwargs
 
 
+def run_options(output_help):
+    """`--output`, `--overwrite` and `--export`: what every run-directory command takes."""
+    def decorate(fn):
+        fn = click.option("--export", is_flag=True,
+                          help="Also write a SavedModel to RUN/saved_model.")(fn)
+        fn = click.option("--overwrite", is_flag=True,
+                          help="Start afresh in an existing kzoo run directory (never a folder "
+                               "kzoo did not make).")(fn)
+        return click.option("--output", default=None, help=output_help)(fn)
+    return decorate
+
+
+def run_or_resume(start, output):
+    """`start()`; Ctrl-C ends with one line saying how to resume (exit status 130)."""
+    try:
+        return start()
+    except KeyboardInterrupt:
+        click.echo(f"kzoo: interrupted; the last completed epoch is kept in {output}/checkpoint. "
+                   "Run the same command to resume.", err=True)
+        sys.exit(130)
+
+
 @click.command("train")
 @config_options(TrainConfig)
-@click.option("--output", default=None,
-              help="Run directory [default: runs/MODEL-DATASET-seedSEED].")
-@click.option("--overwrite", is_flag=True,
-              help="Start afresh in an existing kzoo run directory (never a folder kzoo did "
-                   "not make).")
-@click.option("--export", is_flag=True, help="Also write a SavedModel to RUN/saved_model.")
+@run_options("Run directory [default: runs/MODEL-DATASET-seedSEED].")
 @click.option("--download", is_flag=True,
               help="Let tensorflow-datasets download a dataset found nowhere locally.")
 def train_cmd(output, overwrite, export, download, **fields):
@@ -70,12 +87,8 @@ def train_cmd(output, overwrite, export, download, **fields):
     fields["model_kwargs"] = parse_model_args(fields.pop("model_kwargs"))
     config = TrainConfig(**fields)
     output = output or os.path.join("runs", f"{config.model}-{config.dataset}-seed{config.seed}")
-    try:
-        metrics = train(config, output, overwrite=overwrite, export=export, download=download)
-    except KeyboardInterrupt:
-        click.echo(f"kzoo: interrupted; the last completed epoch is kept in {output}/checkpoint. "
-                   "Run the same command to resume.", err=True)
-        sys.exit(130)
+    metrics = run_or_resume(lambda: train(config, output, overwrite=overwrite, export=export,
+                                          download=download), output)
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}); "
                f"run directory {output}")
 
