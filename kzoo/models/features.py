@@ -12,7 +12,7 @@ import math
 
 import keras
 
-__all__ = ["feature_extractor", "find_stages"]
+__all__ = ["feature_extractor", "find_stages", "stage_at"]
 
 
 def _spatial(shape):
@@ -83,6 +83,16 @@ def find_stages(model) -> list:
     return info
 
 
+def stage_at(info, index, *, model_name, received):
+    """`info[index]` of `find_stages`' list; an index out of range is a `ValueError`."""
+    if not -len(info) <= index < len(info):
+        raise ValueError(
+            f"Stage index out of range: {model_name!r} has {len(info)} stages "
+            f"(0 to {len(info) - 1}: {[s['name'] for s in info]}). Received: {received}"
+        )
+    return info[index]
+
+
 def feature_extractor(model, stages=None, *, name=None):
     """A model returning the outputs of the chosen stages of `model`.
 
@@ -124,13 +134,8 @@ def feature_extractor(model, stages=None, *, name=None):
                     f"Received: stages={stages!r}"
                 )
             if isinstance(stage, int):
-                if not -len(info) <= stage < len(info):
-                    raise ValueError(
-                        f"Stage index out of range: {model.name!r} has {len(info)} stages "
-                        f"(0 to {len(info) - 1}: {[s['name'] for s in info]}). "
-                        f"Received: stages={stages!r}"
-                    )
-                chosen.append(info[stage])
+                chosen.append(stage_at(info, stage, model_name=model.name,
+                                       received=f"stages={stages!r}"))
             else:
                 match = [s for s in info if s["name"] == stage]
                 if not match:

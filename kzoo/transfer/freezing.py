@@ -14,6 +14,7 @@ them, even inside a base called with `training=False` (measured with Keras
 import keras
 
 from kzoo import layers as kl
+from kzoo.models import features
 from kzoo.models.features import find_stages
 from kzoo.transfer.heads import ADAPTER_LAYER_NAMES
 
@@ -102,12 +103,8 @@ def _boundary(model, until):
             f"Stages of {model.name!r}: {stage_names}. Received: until={until!r}"
         )
     if isinstance(until, int):
-        if not -len(stages) <= until < len(stages):
-            raise ValueError(
-                f"Stage index out of range: {model.name!r} has {len(stages)} stages "
-                f"(0 to {len(stages) - 1}: {stage_names}). Received: until={until!r}"
-            )
-        until = stage_names[until]
+        until = features.stage_at(stages, until, model_name=model.name,
+                                  received=f"until={until!r}")["name"]
     names = [layer.name for layer in layers]
     if until not in names:
         raise ValueError(
