@@ -1,5 +1,16 @@
-"""Serving: SavedModel export for TF Serving (`kzoo.serving.export_saved_model`)."""
+"""Serving: exports for TF Serving and LiteRT (`kzoo.serving.export`, `export_version`)."""
 
-from kzoo.serving.export import export_saved_model
+from kzoo.serving.export import (
+    DEFAULT_BASE,
+    FORMATS,
+    decode_image,
+    export,
+    export_saved_model,
+    export_version,
+    is_export,
+    load_source,
+    versions,
+)
 
-__all__ = ["export_saved_model"]
+__all__ = ["DEFAULT_BASE", "FORMATS", "decode_image", "export", "export_saved_model",
+           "export_version", "is_export", "load_source", "versions"]

@@ -202,7 +202,8 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
     metrics = report(model, config, data, output_dir, seconds)
     io.save_model(model, os.path.join(output_dir, "model.keras"))
     if export:
-        export_saved_model(model, os.path.join(output_dir, "saved_model"))
+        export_saved_model(model, os.path.join(output_dir, "saved_model"),
+                           class_names=list(data.spec.class_names))
     run_dir.finish(output_dir, metrics)
     return metrics
 

@@ -239,6 +239,7 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
                     "labelled_examples": int(len(data.train[0]))})
     io.save_model(model, os.path.join(output_dir, "model.keras"))
     if export:
-        export_saved_model(model, os.path.join(output_dir, "saved_model"))
+        export_saved_model(model, os.path.join(output_dir, "saved_model"),
+                           class_names=list(data.spec.class_names))
     run_dir.finish(output_dir, metrics)
     return metrics

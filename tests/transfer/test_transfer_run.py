@@ -146,8 +146,11 @@ def test_finetune_on_a_folder_of_images(tmp_path):
     config = FinetuneConfig(base="lenet_fashion_mnist", dataset=str(tmp_path / "data"),
                             mode="linear", epochs=3, learning_rate=0.05, batch_size=8)
     run = str(tmp_path / "run")
-    metrics = finetune(config, run, verbose=0)
+    metrics = finetune(config, run, verbose=0, export=True)
     assert metrics["class_names"] == ["bright", "dark"]
+    # The SavedModel names the folder's classes (TF Serving's labels file).
+    labels = (tmp_path / "run" / "saved_model" / "assets" / "labels.txt").read_text().split()
+    assert labels == ["bright", "dark"]
     assert metrics["input_shape"] == [20, 20, 3]  # RGB in; converted to the base's grey
     model = keras.saving.load_model(os.path.join(run, "model.keras"))
     assert model.input_shape == (None, 20, 20, 3) and model.output_shape == (None, 2)
