@@ -1,8 +1,13 @@
-"""Image files as model input: decoding, resizing and channel conversion in one place."""
+"""Image files as model input: decoding, resizing and channel conversion in one place.
+
+`read_image` (Pillow, for `kzoo predict`) and `decode_image` (TensorFlow ops,
+in-graph, for the serving signature `predict_images`).
+"""
 
 import os
 
 import numpy as np
+import tensorflow as tf
 
 
 def read_image(path, size, channels, return_original=False, *, argument="path"):
@@ -49,3 +54,32 @@ def read_image(path, size, channels, return_original=False, *, argument="path"):
         raise ValueError(f"Argument `{argument}`: cannot read image {path!r} (unreadable or "
                          f"corrupt: {e}). Received: {argument}={os.fspath(path)!r}") from None
     return (pixels, original) if return_original else pixels
+
+
+def decode_image(image_bytes, shape):
+    """One encoded PNG/JPEG/GIF/BMP file (a scalar tf.string) → float32 pixels `shape`.
+
+    In-graph (TensorFlow ops only): `tf.io.decode_image(expand_animations=False)`
+    (the first frame of a GIF), an alpha channel dropped, converted to the
+    model's channels with `tf.image.rgb_to_grayscale` / `grayscale_to_rgb`,
+    then `tf.image.resize` (bilinear, no antialiasing) to `(height, width)`.
+    """
+    height, width, channels = shape
+    image = tf.io.decode_image(image_bytes, channels=0, expand_animations=False)
+    image = tf.cast(image, tf.float32)
+    own = tf.shape(image)[-1]
+    # Gray+alpha (2) or RGBA (4): drop the alpha channel.
+    image = tf.cond(tf.logical_or(tf.equal(own, 2), tf.equal(own, 4)),
+                    lambda: image[..., :-1], lambda: image)
+    own = tf.shape(image)[-1]
+    if channels == 1:
+        image = tf.cond(tf.equal(own, 3),
+                        lambda: tf.image.rgb_to_grayscale(tf.ensure_shape(image, (None, None, 3))),
+                        lambda: tf.ensure_shape(image, (None, None, 1)))
+    else:
+        image = tf.cond(tf.equal(own, 1),
+                        lambda: tf.image.grayscale_to_rgb(
+                            tf.ensure_shape(image, (None, None, 1))),
+                        lambda: tf.ensure_shape(image, (None, None, 3)))
+    image = tf.image.resize(image, (height, width), method="bilinear")
+    return tf.ensure_shape(image, (height, width, channels))
