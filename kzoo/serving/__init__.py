@@ -1,4 +1,5 @@
-"""Serving: exports for TF Serving and LiteRT (`kzoo.serving.export`, `export_version`)."""
+"""Serving: exports for TF Serving and LiteRT (`kzoo.serving.export`, `export_version`),
+a TF Serving REST server (`kzoo serve`, `kzoo.serving.server`) and its `Client`."""
 
 from kzoo.serving.export import (
     DEFAULT_BASE,
@@ -11,6 +12,7 @@ from kzoo.serving.export import (
     load_source,
     versions,
 )
+from kzoo.serving.client import Client, ServingError
 
 __all__ = ["DEFAULT_BASE", "FORMATS", "decode_image", "export", "export_saved_model",
-           "export_version", "is_export", "load_source", "versions"]
+           "export_version", "is_export", "load_source", "versions", "Client", "ServingError"]

@@ -1,0 +1,59 @@
+"""`kzoo serve`: the models under a base folder over TensorFlow Serving's REST API."""
+
+import signal
+import sys
+
+import click
+
+from kzoo.serving import server
+
+
+@click.command("serve")
+@click.argument("base")
+@click.option("--host", default=server.DEFAULT_HOST, show_default=True,
+              help="Address to listen on (loopback unless told otherwise).")
+@click.option("--port", default=server.DEFAULT_PORT, show_default=True, type=int,
+              help="Port to listen on (0 picks a free one).")
+@click.option("--max-body-mb", default=server.DEFAULT_MAX_BODY / 2**20, show_default=True,
+              type=float, help="Largest request body in MiB (413 above it).")
+@click.option("--poll-seconds", default=server.DEFAULT_POLL_SECONDS, show_default=True,
+              type=float, help="Seconds between scans of BASE for new or removed versions.")
+@click.option("--batching", is_flag=True,
+              help="Merge concurrent requests to one signature into one model call.")
+@click.option("--max-batch-size", default=32, show_default=True, type=int,
+              help="With --batching: the most rows in one call.")
+@click.option("--batch-timeout-ms", default=5.0, show_default=True, type=float,
+              help="With --batching: how long a request waits for others.")
+@click.option("--verbose", is_flag=True, help="Log every request to stderr.")
+def serve_cmd(base, host, port, max_body_mb, poll_seconds, batching, max_batch_size,
+              batch_timeout_ms, verbose):
+    """Serve every model under BASE (BASE/NAME/VERSION/ SavedModels), all versions.
+
+    Speaks TF Serving's REST API: GET /v1/models/NAME[/versions/V][/metadata],
+    POST /v1/models/NAME[/versions/V]:predict. New versions are picked up
+    without a restart.
+    """
+    if batching and (max_batch_size < 1 or batch_timeout_ms < 0):
+        raise ValueError(f"Arguments --max-batch-size (>= 1) and --batch-timeout-ms (>= 0). "
+                         f"Received: {max_batch_size}, {batch_timeout_ms}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"Argument `port` (--port) must be 0-65535. Received: port={port}")
+
+    def ready(srv):
+        host_, port_ = srv.server_address[:2]
+        models = srv.registry.names()
+        click.echo(f"kzoo serve: {len(models)} model(s) {models} from {base} on "
+                   f"http://{host_}:{port_}"
+                   + (f" (batching up to {max_batch_size} rows, {batch_timeout_ms:g} ms)"
+                      if batching else ""), err=True)
+
+    def terminate(signum, frame):
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    server.serve(base, host, port, max_body=int(max_body_mb * 2**20), poll=poll_seconds,
+                 verbose=verbose, batching=batching, max_batch_size=max_batch_size,
+                 batch_timeout_ms=batch_timeout_ms, ready=ready)
+
+
+COMMANDS = (serve_cmd,)
