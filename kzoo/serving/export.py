@@ -266,9 +266,7 @@ def _check_destination(path, overwrite):
                 f"Argument `path`: {path!r} exists and is not a kzoo export (no "
                 f"saved_model.pb); kzoo never replaces such a folder, with or without "
                 f"--overwrite. Received: path={path!r}")
-    parent = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
+    parent = io.nearest_existing_parent(path)
     if not os.path.isdir(parent):
         raise ValueError(f"Argument `path` lies under {parent!r}, which is a file. "
                          f"Received: path={path!r}")

@@ -48,9 +48,7 @@ def _check_path(output_dir):
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise ValueError(f"Argument `output_dir` (--output) names a file, not a folder. "
                          f"Received: output_dir={output_dir!r}")
-    parent = os.path.dirname(os.path.abspath(output_dir))
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
+    parent = io.nearest_existing_parent(output_dir)
     if not os.path.isdir(parent):
         raise ValueError(f"Argument `output_dir` (--output) lies under {parent!r}, which is "
                          f"a file. Received: output_dir={output_dir!r}")

@@ -59,3 +59,11 @@ def sha256(path, chunk=1 << 20):
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def nearest_existing_parent(path):
+    """The closest path above `path` that exists (it may be a file: callers refuse that)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    return parent
