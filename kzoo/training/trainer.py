@@ -200,6 +200,11 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
     seconds = fit(model, train_ds, validation_ds, epochs=config.epochs, output_dir=output_dir,
                   callbacks=callbacks, verbose=verbose)
     metrics = report(model, config, data, output_dir, seconds)
+    return save_run(model, data, output_dir, metrics, export=export)
+
+
+def save_run(model, data, output_dir, metrics, *, export=False):
+    """The end of a run: `model.keras`, the SavedModel (`export`), `metrics.json`."""
     io.save_model(model, os.path.join(output_dir, "model.keras"))
     if export:
         export_saved_model(model, os.path.join(output_dir, "saved_model"),

@@ -24,15 +24,13 @@ import tensorflow as tf
 
 from kzoo.data import catalog, pipeline, sources, subsets
 from kzoo.data import info as data_info
-from kzoo.serving.export import export_saved_model
 from kzoo.training import fit as fitting
 from kzoo.training import run_dir
 from kzoo.training.config import MAX_DEFAULT_VALIDATION, RunOptions, option
-from kzoo.training.trainer import RunData, report
+from kzoo.training.trainer import RunData, report, save_run
 from kzoo.transfer.bases import load_base
 from kzoo.transfer.fine_tune import MODES, fine_tune
 from kzoo.transfer.heads import classifier
-from kzoo.utils import io
 from kzoo.version import __version__
 
 POOLINGS = ("avg", "max", "flatten")
@@ -237,9 +235,4 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
     metrics.update({"mode": history.mode, "base": lineage,
                     "labels_per_class": config.labels_per_class,
                     "labelled_examples": int(len(data.train[0]))})
-    io.save_model(model, os.path.join(output_dir, "model.keras"))
-    if export:
-        export_saved_model(model, os.path.join(output_dir, "saved_model"),
-                           class_names=list(data.spec.class_names))
-    run_dir.finish(output_dir, metrics)
-    return metrics
+    return save_run(model, data, output_dir, metrics, export=export)
