@@ -22,8 +22,9 @@ from kzoo import initializers, optimizers, callbacks, training  # noqa: E402
 from kzoo import transfer  # noqa: E402
 from kzoo import models  # noqa: E402
 from kzoo import serving  # noqa: E402
+from kzoo import tuning  # noqa: E402
 from kzoo.models.registry import create_model, list_models, model_info  # noqa: E402
 from kzoo.version import __version__  # noqa: E402
 
 __all__ = ["data", "layers", "models", "create_model", "list_models", "model_info", "__version__",
-           "initializers", "optimizers", "callbacks", "training", "transfer", "serving"]
+           "initializers", "optimizers", "callbacks", "training", "transfer", "serving", "tuning"]

@@ -4,7 +4,8 @@ import sys
 
 import click
 
-from kzoo.cli import evaluate, experiments, export, finetune, models, publish, serve, train
+from kzoo.cli import (evaluate, experiments, export, finetune, models, publish, serve, train,
+                      tune)
 
 #: Exceptions that are the user's to fix: a message, never a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, OSError)
@@ -44,6 +45,6 @@ def main():
     """kzoo: a verified Keras 3 model zoo."""
 
 
-for module in (models, train, finetune, evaluate, publish, export, serve, experiments):
+for module in (models, train, finetune, tune, evaluate, publish, export, serve, experiments):
     for command in module.COMMANDS:
         main.add_command(command)

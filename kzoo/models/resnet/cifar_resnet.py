@@ -61,10 +61,14 @@ def cifar_resnet(
     name=None,
     conv_impl="native",
     weight_decay=1e-4,
+    width=1,
 ):
-    """Builds a CIFAR ResNet v1 of `depth` = 6n + 2 layers."""
+    """Builds a CIFAR ResNet v1 of `depth` = 6n + 2 layers, `width` × (16, 32, 64) filters."""
     if (depth - 2) % 6 or depth < 8:
         raise ValueError(f"Argument `depth` must be 6n + 2 with n ≥ 1. Received: depth={depth}")
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"Argument `width` must be an int >= 1 (the filters' multiplier). "
+                         f"Received: width={width!r}")
     model_name = name or f"resnet{depth}"
     common.check_conv_impl(conv_impl)
     common.check_pooling(pooling)
@@ -77,12 +81,12 @@ def cifar_resnet(
     )
     image, inputs = common.model_inputs(input_shape, input_tensor)
     blocks = (depth - 2) // 6
-    x = resnet_layer(image, STAGE_FILTERS[0], weight_decay=weight_decay, conv_impl=conv_impl,
-                     name="stem")
+    x = resnet_layer(image, STAGE_FILTERS[0] * width, weight_decay=weight_decay,
+                     conv_impl=conv_impl, name="stem")
     for stage, filters in enumerate(STAGE_FILTERS):
         for block in range(blocks):
             strides = 2 if stage > 0 and block == 0 else 1
-            x = basic_block(x, filters, strides=strides, weight_decay=weight_decay,
+            x = basic_block(x, filters * width, strides=strides, weight_decay=weight_decay,
                             conv_impl=conv_impl, name=f"stage{stage + 1}_block{block + 1}")
     # The example's AveragePooling2D(8) + Flatten is global average pooling
     # at 32×32; the global form accepts any input size.
@@ -114,6 +118,9 @@ _DOC = """Instantiates the CIFAR ResNet-{depth} (v1, {n} basic blocks per stage)
         name: model name. Defaults to `"resnet{depth}"`.
         conv_impl: `"native"` or `"im2col"` for every convolution.
         weight_decay: L2 factor on the convolution kernels. Defaults to 1e-4.
+        width: int >= 1, multiplies every convolution's filters (16, 32, 64 ×
+            `width`: the widening factor k of Zagoruyko & Komodakis's wide
+            ResNets). Defaults to 1, the paper's network.
 
     Returns:
         A `keras.Model`.
@@ -137,12 +144,12 @@ def _make(variant):
 
     def builder(*, include_top=True, weights=None, input_tensor=None, input_shape=None,
                 pooling=None, classes=10, classifier_activation="softmax", name=variant,
-                conv_impl="native", weight_decay=1e-4):
+                conv_impl="native", weight_decay=1e-4, width=1):
         return cifar_resnet(depth, include_top=include_top, weights=weights,
                             input_tensor=input_tensor, input_shape=input_shape,
                             pooling=pooling, classes=classes,
                             classifier_activation=classifier_activation, name=name,
-                            conv_impl=conv_impl, weight_decay=weight_decay)
+                            conv_impl=conv_impl, weight_decay=weight_decay, width=width)
 
     builder.__name__ = builder.__qualname__ = variant
     builder.__module__ = __name__

@@ -1,0 +1,190 @@
+"""The KerasTuner side: a HyperModel built on `TrainConfig` + `create_model`, and tuners.
+
+`ZooHyperModel.build(hp)` turns a trial's values into a `TrainConfig` (the
+`kzoo train` options) and builder arguments, and builds and compiles the zoo
+model exactly as `kzoo train` does (same seed, same preprocessing, same
+optimizer), so the best trial's `kzoo train` command reproduces it. `fit`
+trains on the search's data with kzoo's `ExplosionGuard`.
+
+The tuners are KerasTuner's own (`RandomSearch`, `GridSearch`, `Hyperband`,
+`BayesianOptimization`) with one addition: each trial leaves a record
+(`kzoo_trial.json` in its trial directory: values, status, validation
+accuracy and loss, epochs, seconds) written atomically by the process that
+ran it, which is what `trials.csv` is made from, also when several worker
+processes share one search directory.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+import tensorflow as tf
+
+from kzoo.callbacks import ExplosionGuard
+from kzoo.tuning.space import CONFIG_PARAMETERS
+from kzoo.utils import io
+
+ALGORITHMS = ("random", "grid", "hyperband", "bayesian")
+RECORD_FILE = "kzoo_trial.json"
+STATUSES = ("completed", "diverged", "failed")
+
+
+class ZooHyperModel(keras_tuner.HyperModel):
+    """Builds and fits the zoo model of a trial.
+
+    Args:
+        base_config: the `TrainConfig` every trial starts from (model,
+            dataset, seed, validation size, and the options not searched).
+        space: the `kzoo.tuning.Space` of this stage.
+        data: the search's `kzoo.training.trainer.RunData` (loaded once).
+        precision: a Keras dtype policy name, set inside every build (KerasTuner
+            clears the Keras session, and with it the global policy, before
+            each trial).
+    """
+
+    def __init__(self, base_config, space, data, *, precision="float32"):
+        super().__init__(name="kzoo")
+        self.base_config = base_config
+        self.space = space
+        self.data = data
+        self.precision = precision
+        self.last_fit = None
+
+    def config_for(self, values):
+        """The `TrainConfig` of a trial's values (builder arguments in `model_kwargs`)."""
+        import dataclasses
+
+        fields = {k: v for k, v in values.items() if k in CONFIG_PARAMETERS}
+        builder = {k: v for k, v in values.items() if k not in CONFIG_PARAMETERS}
+        return dataclasses.replace(
+            self.base_config, **fields,
+            model_kwargs={**self.base_config.model_kwargs, **builder}).resolved()
+
+    def values(self, hp):
+        return {name: hp.values[name] for name in self.space.names if name in hp.values}
+
+    def build(self, hp):
+        from kzoo.training.trainer import build_zoo_model
+
+        keras.mixed_precision.set_global_policy(self.precision)
+        config = self.config_for(self.space.declare(hp))
+        keras.utils.set_random_seed(config.seed)
+        model = build_zoo_model(config, self.data.mean, self.data.std)
+        steps = int(np.ceil(len(self.data.train[0]) / config.batch_size))
+        model.compile(optimizer=config.make_optimizer(steps),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0,
+            **kwargs):
+        config = self.config_for(self.values(hp))
+        train_ds, validation_ds = self.data.pipelines(config)
+        guard = ExplosionGuard()
+        history = model.fit(train_ds, validation_data=validation_ds, epochs=epochs,
+                            initial_epoch=initial_epoch, callbacks=[*callbacks, guard],
+                            verbose=verbose, shuffle=False)
+        self.last_fit = {"guard": guard, "history": history.history, "config": config,
+                         "epochs": len(history.epoch)}
+        return history
+
+
+class _Recording:
+    """Mixed into a KerasTuner tuner: every trial writes its record and a progress line."""
+
+    stage = None
+    progress = None
+
+    def run_trial(self, trial, *args, **kwargs):
+        start = time.time()
+        self.hypermodel.last_fit = None
+        values = {name: trial.hyperparameters.values.get(name)
+                  for name in self.hypermodel.space.names}
+        try:
+            super().run_trial(trial, *args, **kwargs)
+        except Exception as e:
+            self.record(trial, values, status="failed", seconds=time.time() - start,
+                        reason=" ".join(f"{type(e).__name__}: {e}".split())[:500])
+            raise
+        fit = self.hypermodel.last_fit
+        history = fit["history"]
+        accuracy = [_finite(a) for a in history.get("val_accuracy", [])]
+        best = int(np.nanargmax(accuracy)) if any(a is not None for a in accuracy) else None
+        val_accuracy = accuracy[best] if best is not None else None
+        losses = history.get("val_loss", [])
+        val_loss = _finite(losses[best]) if best is not None and best < len(losses) else None
+        guard = fit["guard"]
+        self.record(trial, values, status="diverged" if guard.stopped else "completed",
+                    seconds=time.time() - start, val_accuracy=val_accuracy, val_loss=val_loss,
+                    epochs=fit["epochs"], reason=guard.reason)
+        # What the oracle ranks by: a diverged trial keeps what it reached.
+        return {"val_accuracy": val_accuracy if val_accuracy is not None else 0.0,
+                "val_loss": val_loss if val_loss is not None else float(1e9)}
+
+    def record(self, trial, values, *, status, seconds, val_accuracy=None, val_loss=None,
+               epochs=0, reason=None):
+        record = {"trial_id": trial.trial_id, "stage": self.stage.number, "values": values,
+                  "val_accuracy": val_accuracy, "val_loss": val_loss, "epochs": epochs,
+                  "seconds": round(seconds, 2), "status": status, "reason": reason,
+                  "tuner_id": self.tuner_id}
+        io.write_json(os.path.join(self.get_trial_dir(trial.trial_id), RECORD_FILE), record)
+        if self.progress:
+            self.progress(record)
+
+
+def _finite(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def read_records(stage_dir):
+    """The trial records of one stage directory, in trial order."""
+    records = []
+    if not os.path.isdir(stage_dir):
+        return records
+    for name in sorted(os.listdir(stage_dir)):
+        path = os.path.join(stage_dir, name, RECORD_FILE)
+        if name.startswith("trial_") and os.path.isfile(path):
+            with open(path) as f:
+                records.append(json.load(f))
+    return records
+
+
+def make_tuner(algorithm, hypermodel, *, stage, directory, seed=0, strategy=None,
+               progress=None, max_consecutive_failed_trials=3):
+    """The KerasTuner tuner of `algorithm` for one stage, in `directory/stage.name`.
+
+    `hyperband` spends at most `stage.epochs` epochs on a trial (its
+    `max_epochs`, reduction factor 3) and stops after `stage.trials` trials.
+    """
+    classes = {"random": keras_tuner.RandomSearch, "grid": keras_tuner.GridSearch,
+               "hyperband": keras_tuner.Hyperband,
+               "bayesian": keras_tuner.BayesianOptimization}
+    if algorithm not in classes:
+        raise ValueError(f"Argument `algorithm` must be one of {list(ALGORITHMS)}. "
+                         f"Received: algorithm={algorithm!r}")
+    cls = type(f"Kzoo{classes[algorithm].__name__}", (_Recording, classes[algorithm]), {})
+    common = dict(objective=keras_tuner.Objective("val_accuracy", "max"), seed=seed,
+                  directory=directory, project_name=stage.name, overwrite=False,
+                  distribution_strategy=strategy,
+                  max_consecutive_failed_trials=max_consecutive_failed_trials)
+    if algorithm == "hyperband":
+        tuner = cls(hypermodel, max_epochs=max(stage.epochs, 2), factor=3,
+                    hyperband_iterations=1, **common)
+        tuner.oracle.max_trials = stage.trials
+    else:
+        tuner = cls(hypermodel, max_trials=stage.trials, **common)
+    tuner.stage, tuner.progress = stage, progress
+    return tuner
+
+
+def say(message):
+    print(f"kzoo tune: {message}", file=sys.stderr, flush=True)
+
+
+def strategy_replicas(strategy):
+    return (strategy or tf.distribute.get_strategy()).num_replicas_in_sync
