@@ -103,6 +103,8 @@ def cell_settings(settings, model, protocol, mode):
     chosen = {k: settings[k] for k in keys + ["batch_size"]}
     if mode == "scratch" and model != "lenet":  # lenet has no BatchNorm
         chosen["precise_bn"] = settings["precise_bn"]
+    if mode == "auto":  # the rule's version: cells picked by an older rule are redone
+        chosen["auto_rule"] = 2
     if protocol == "split" and mode != "scratch":
         chosen["base_epochs"] = settings["base_epochs"][model]
         chosen["base_lr"] = settings["base_lr"]
