@@ -36,6 +36,8 @@ from kzoo.tuning.search import PRECISIONS
               help="Training images held out to rank the trials [default: kzoo train's].")
 @click.option("--top-k", type=int, default=5, show_default=True,
               help="Best trials a stage's space is narrowed around.")
+@click.option("--budget-cpu-seconds", type=float, default=None,
+              help="Start no trial once the trials have used this much CPU time.")
 @click.option("--retrain/--no-retrain", default=True, show_default=True,
               help="Retrain the best trial's kzoo train command into OUTPUT/best.")
 @click.option("--overwrite", is_flag=True,
@@ -43,8 +45,8 @@ from kzoo.tuning.search import PRECISIONS
 @click.option("--download", is_flag=True,
               help="Let tensorflow-datasets download a dataset found nowhere locally.")
 def tune_cmd(model, dataset, space, algorithm, max_trials, epochs, stages, output, strategy,
-             cpu_replicas, workers, seed, precision, validation_size, top_k, retrain,
-             overwrite, download):
+             cpu_replicas, workers, seed, precision, validation_size, top_k,
+             budget_cpu_seconds, retrain, overwrite, download):
     """Search hyperparameters of MODEL on a dataset (rerun the same command to resume).
 
     Writes OUTPUT/trials.csv, search.png, best.json (with the `kzoo train`
@@ -58,7 +60,7 @@ def tune_cmd(model, dataset, space, algorithm, max_trials, epochs, stages, outpu
             max_trials=max_trials, epochs=epochs, stages=stages, output_dir=output,
             strategy=strategy, cpu_replicas=cpu_replicas, workers=workers, seed=seed,
             precision=precision, validation_size=validation_size, top_k=top_k,
-            retrain_best=retrain, overwrite=overwrite, download=download)
+            budget_cpu_seconds=budget_cpu_seconds, retrain_best=retrain, overwrite=overwrite, download=download)
     except KeyboardInterrupt:
         click.echo(f"kzoo: interrupted; completed trials are kept in {output}. Run the same "
                    "command to resume.", err=True)

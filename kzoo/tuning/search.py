@@ -68,8 +68,8 @@ def resolve_strategy(strategy, cpu_replicas=None):
 def search(model, *, dataset, space, algorithm="random", max_trials=10, epochs=2,
            output_dir, stages=None, strategy=None, seed=0, precision="float32",
            validation_size=None, top_k=stages_module.TOP_K, retrain_best=True,
-           base_options=None, workers=0, cpu_replicas=None, overwrite=False, download=False,
-           verbose=0):
+           base_options=None, workers=0, cpu_replicas=None, budget_cpu_seconds=None,
+           overwrite=False, download=False, verbose=0):
     """Searches hyperparameters of `model` on `dataset` with KerasTuner; returns the trials.
 
     Every trial builds and trains the zoo model as `kzoo train` would with the
@@ -110,6 +110,10 @@ def search(model, *, dataset, space, algorithm="random", max_trials=10, epochs=2
             started again and its trial rerun.
         cpu_replicas: split the CPU into this many logical devices for
             `strategy` (`kzoo.distribute.get_strategy`), in every process.
+        budget_cpu_seconds: stop starting trials once the search has used this
+            much CPU time (trials' process time, all threads), shared among the
+            stages in proportion to their planned trials × epochs; the last
+            trial of a stage may overrun it. `max_trials` / `stages` stay caps.
         overwrite: start afresh when `output_dir` is a kzoo search.
         download: let tensorflow-datasets download a missing dataset.
         verbose: Keras `fit` verbosity inside trials.
@@ -133,7 +137,7 @@ def search(model, *, dataset, space, algorithm="random", max_trials=10, epochs=2
     plan = _plan(model, dataset=dataset, space=space, algorithm=algorithm,
                  max_trials=max_trials, epochs=epochs, stages=stages, seed=seed,
                  precision=precision, validation_size=validation_size, top_k=top_k,
-                 base_options=base_options)
+                 base_options=base_options, budget_cpu_seconds=budget_cpu_seconds)
     role = _role()
     output_dir = os.fspath(output_dir)
     if workers:
@@ -191,7 +195,7 @@ def _search(plan, output_dir, role, strategy, overwrite, download, retrain_best,
 
 
 def _plan(model, *, dataset, space, algorithm, max_trials, epochs, stages, seed, precision,
-          validation_size, top_k, base_options):
+          validation_size, top_k, base_options, budget_cpu_seconds=None):
     """Every argument checked, before anything is loaded or written."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"Argument `algorithm` must be one of {list(ALGORITHMS)}. "
@@ -216,14 +220,24 @@ def _plan(model, *, dataset, space, algorithm, max_trials, epochs, stages, seed,
     if config.validation_size < 1:
         raise ValueError(f"Argument `validation_size` must be >= 1: trials are ranked on the "
                          f"validation split. Received: validation_size={validation_size!r}")
+    if budget_cpu_seconds is not None and (
+            isinstance(budget_cpu_seconds, bool)
+            or not isinstance(budget_cpu_seconds, (int, float)) or not budget_cpu_seconds > 0):
+        raise ValueError(f"Argument `budget_cpu_seconds` must be a number > 0. "
+                         f"Received: budget_cpu_seconds={budget_cpu_seconds!r}")
     checked = space_module.load_space(space, model)
     record = {"model": model, "dataset": dataset, "space": checked.to_dict(),
               "algorithm": algorithm,
               "stages": [[s.trials, s.epochs] for s in parsed], "seed": seed,
               "precision": precision, "validation_size": config.validation_size,
               "top_k": top_k, "base_options": base_options}
+    if budget_cpu_seconds is not None:
+        record["budget_cpu_seconds"] = budget_cpu_seconds
+    planned = sum(s.trials * s.epochs for s in parsed)
+    budgets = [None if budget_cpu_seconds is None else
+               budget_cpu_seconds * s.trials * s.epochs / planned for s in parsed]
     return {"stages": parsed, "space": checked, "config": config, "record": record,
-            "algorithm": algorithm, "seed": seed, "precision": precision}
+            "algorithm": algorithm, "seed": seed, "precision": precision, "budgets": budgets}
 
 
 def _stage_over(output_dir, stages, i):
@@ -305,7 +319,8 @@ def _run_stage(output_dir, stage, stage_space, plan, data, strategy, role, verbo
 
     tuner = make_tuner(plan["algorithm"], hypermodel, stage=stage, directory=output_dir,
                        seed=plan["seed"] + stage.number - 1, strategy=strategy,
-                       progress=progress)
+                       progress=progress,
+                       budget_cpu_seconds=plan["budgets"][stage.number - 1])
     if role != "worker":
         say(f"{stage.name}: {stage.trials} trials of {stage.epochs} epochs, "
             f"{plan['algorithm']} search"

@@ -98,9 +98,22 @@ class _Recording:
 
     stage = None
     progress = None
+    #: CPU seconds this stage may spend (None: no budget); see `on_trial_end`.
+    budget_cpu_seconds = None
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self.budget_cpu_seconds is None:
+            return
+        stage_dir = os.path.dirname(self.get_trial_dir(trial.trial_id))
+        spent = sum(r.get("cpu_seconds", 0.0) for r in read_records(stage_dir))
+        if spent >= self.budget_cpu_seconds:
+            # The oracle stops at max_trials: no new trial once the budget is spent.
+            self.oracle.max_trials = len(self.oracle.trials)
 
     def run_trial(self, trial, *args, **kwargs):
         start = time.time()
+        self._cpu_start = time.process_time()
         self.hypermodel.last_fit = None
         values = {name: trial.hyperparameters.values.get(name)
                   for name in self.hypermodel.space.names}
@@ -130,7 +143,9 @@ class _Recording:
         record = {"trial_id": trial.trial_id, "stage": self.stage.number, "values": values,
                   "val_accuracy": val_accuracy, "val_loss": val_loss, "epochs": epochs,
                   "seconds": round(seconds, 2), "status": status, "reason": reason,
-                  "tuner_id": self.tuner_id}
+                  "tuner_id": self.tuner_id,
+                  "cpu_seconds": round(time.process_time() - self._cpu_start, 2),
+                  "finished_at": time.time()}
         io.write_json(os.path.join(self.get_trial_dir(trial.trial_id), RECORD_FILE), record)
         if self.progress:
             self.progress(record)
@@ -155,11 +170,14 @@ def read_records(stage_dir):
 
 
 def make_tuner(algorithm, hypermodel, *, stage, directory, seed=0, strategy=None,
-               progress=None, max_consecutive_failed_trials=3):
+               progress=None, max_consecutive_failed_trials=3, budget_cpu_seconds=None):
     """The KerasTuner tuner of `algorithm` for one stage, in `directory/stage.name`.
 
     `hyperband` spends at most `stage.epochs` epochs on a trial (its
     `max_epochs`, reduction factor 3) and stops after `stage.trials` trials.
+    With `budget_cpu_seconds`, no trial starts once the stage's trials have
+    used that much CPU time (this process's, all threads; summed over the
+    trial records, so a resumed stage counts what it spent before).
     """
     classes = {"random": keras_tuner.RandomSearch, "grid": keras_tuner.GridSearch,
                "hyperband": keras_tuner.Hyperband,
@@ -179,6 +197,7 @@ def make_tuner(algorithm, hypermodel, *, stage, directory, seed=0, strategy=None
     else:
         tuner = cls(hypermodel, max_trials=stage.trials, **common)
     tuner.stage, tuner.progress = stage, progress
+    tuner.budget_cpu_seconds = budget_cpu_seconds
     return tuner
 
 

@@ -41,7 +41,8 @@ def main(argv=None):
         output_dir=args.output_dir, strategy=args.strategy, cpu_replicas=args.cpu_replicas,
         seed=record["seed"], precision=record["precision"],
         validation_size=record["validation_size"], top_k=record["top_k"],
-        base_options=record["base_options"], retrain_best=False)
+        base_options=record["base_options"],
+        budget_cpu_seconds=record.get("budget_cpu_seconds"), retrain_best=False)
 
 
 if __name__ == "__main__":

@@ -165,3 +165,10 @@ def test_distributed_search_over_two_workers_survives_a_killed_worker(tmp_path):
     assert workers["worker0"]["restarts"] == 1 and workers["worker0"]["pid"] != killed
     assert "worker0 ended with status -9; starting it again" in stderr
     assert "6 trials (6 completed)" in stdout
+
+
+def test_a_cpu_budget_stops_the_search_early(tmp_path):
+    trials = kzoo.tuning.search("mlp", dataset="digits", space=SPACE, max_trials=4, epochs=1,
+                                output_dir=tmp_path / "s", budget_cpu_seconds=0.01,
+                                retrain_best=False)
+    assert len(trials) == 1 and trials[0]["cpu_seconds"] > 0.01
