@@ -155,6 +155,13 @@ def gather_columns(x, geometry, pad_value=0.0):
     the padded input is reshaped to (B, H/sh, sh, W/sw, sw, C), where the cells
     a window offset a = q·s + r reads are the plain slice [q : q + H', r].
     """
+    columns = window_slices(x, geometry, pad_value)
+    return columns[0] if len(columns) == 1 else tf.concat(columns, axis=-1)
+
+
+def window_slices(x, geometry, pad_value=0.0):
+    """The kh·kw window offsets of `x` as a list of (B, H', W', C) plain slices, offset
+    (i, j) at `i·kw + j`: `gather_columns` concatenates them, `window_sum` adds them."""
     (kh, kw), (sh, sw), (dh, dw) = geometry.kernel_size, geometry.strides, geometry.dilation_rate
     ho, wo = geometry.out_height, geometry.out_width
     if geometry.padded:
@@ -179,7 +186,7 @@ def gather_columns(x, geometry, pad_value=0.0):
             for j in range(kw):
                 qw, rw = divmod(j * dw, sw)
                 columns.append(x[:, qh: qh + ho, rh, qw: qw + wo, rw, :])
-    return columns[0] if len(columns) == 1 else tf.concat(columns, axis=-1)
+    return columns
 
 
 def col2im(columns, geometry):
@@ -190,10 +197,17 @@ def col2im(columns, geometry):
     blocked layout of `gather_columns` and the residues interleaved once, so
     no zero-inserted full-size copies are made.
     """
+    (kh, kw) = geometry.kernel_size
+    pieces = tf.split(columns, kh * kw, axis=-1) if kh * kw > 1 else [columns]
+    return scatter_windows(pieces, geometry)
+
+
+def scatter_windows(pieces, geometry):
+    """Adds `pieces[i·kw + j]` (B, H', W', C) back where window offset (i, j) reads: the
+    adjoint of reading every offset; `col2im` of the columns split by offset."""
     (kh, kw), (sh, sw), (dh, dw) = geometry.kernel_size, geometry.strides, geometry.dilation_rate
     ho, wo = geometry.out_height, geometry.out_width
     hp, wp = geometry.padded_height, geometry.padded_width
-    pieces = tf.split(columns, kh * kw, axis=-1) if kh * kw > 1 else [columns]
     if sh == 1 and sw == 1:
         contributions = [
             tf.pad(piece, [[0, 0], [i * dh, hp - i * dh - ho], [j * dw, wp - j * dw - wo], [0, 0]])
@@ -307,6 +321,98 @@ def im2col(x, kernel_size, strides=(1, 1), dilation_rate=(1, 1), padding="valid"
 
     channels = None if x.shape[-1] is None else kernel_size[0] * kernel_size[1] * x.shape[-1]
     return with_static_shape(_im2col(x), x.shape[0], geometry.static_out(), channels)
+
+
+def _block_count(kernel, stride, out_length):
+    """Blocks of `stride` cells that `out_length` windows of `kernel` cells reach."""
+    full, rest = divmod(kernel, stride)
+    return out_length + full - (0 if rest else 1)
+
+
+def _window_sum_1d(x, axis, kernel, stride, out_length):
+    """Sums of `kernel` consecutive cells every `stride` along `axis` (1 or 2) of `x`,
+    whose length along `axis` is at least `(out_length - 1)·stride + kernel`.
+
+    Im2Col's blocked layout along one axis: cells a = q·s + r are block q,
+    residue r. A window of k cells starting at block q covers the k // s
+    whole blocks q ... q + k//s − 1 (their residues summed once for all
+    windows) and the first k % s residues of the next block, so each output
+    is a few plain slices added, not k copies. The gradient is the adjoint of
+    those slices (pads), broadcast back over the residues.
+    """
+    full, rest = divmod(kernel, stride)
+    blocks = _block_count(kernel, stride, out_length)
+    length = _static_or_dynamic(x, axis)
+
+    def along(t, first, size):  # t[first : first + size] along `axis`
+        return t[:, first: first + size] if axis == 1 else t[:, :, first: first + size]
+
+    def pad_along(t, before, after):
+        paddings = [[0, 0]] * t.shape.rank
+        paddings[axis] = [before, after]
+        return tf.pad(t, paddings)
+
+    @tf.custom_gradient
+    def _sum(x):
+        fitted = _fit_length(x, axis, blocks * stride, 0.0)  # a no-op from window_sum
+        shape = tf.shape(fitted)
+        blocked_shape = [shape[0], shape[1], shape[2], shape[3]]
+        blocked_shape[axis:axis + 1] = [blocks, stride]
+        blocked = tf.reshape(fitted, blocked_shape)  # the residue is axis + 1
+        parts = []
+        if full:
+            whole = tf.reduce_sum(blocked, axis=axis + 1)
+            parts += [along(whole, t, out_length) for t in range(full)]
+        for r in range(rest):
+            residue = tf.gather(blocked, r, axis=axis + 1)
+            parts.append(along(residue, full, out_length))
+        total = parts[0] if len(parts) == 1 else tf.add_n(parts)
+
+        def grad(dy):
+            padded = [pad_along(dy, t, blocks - t - out_length)
+                      for t in range(full + (1 if rest else 0))]
+            whole = tf.add_n(padded[:full]) if full else None  # (.., blocks, ..)
+            residues = []
+            for r in range(stride):
+                cell = padded[full] if r < rest else None
+                if whole is not None:
+                    cell = whole if cell is None else whole + cell
+                residues.append(tf.zeros_like(padded[0]) if cell is None else cell)
+            blocked_grad = tf.stack(residues, axis=axis + 1)
+            g_shape = tf.shape(blocked_grad)
+            flat = [g_shape[i] for i in range(5)]
+            flat[axis:axis + 2] = [blocks * stride]
+            return _fit_length(tf.reshape(blocked_grad, flat), axis, length, 0.0)
+
+        return total, grad
+
+    return _sum(x)
+
+
+def window_sum(x, kernel_size, strides=(1, 1), padding="valid"):
+    """The sum of every window of `x`: Im2Col's columns reduced over the window.
+
+    Equal to `im2col(x, ...)` summed over each window's kh·kw cells (a window
+    sum is separable: rows, then columns), read through Im2Col's blocked
+    layout (`_window_sum_1d`) so that no column matrix and no kh·kw copies are
+    made. Average pooling runs on it.
+
+    Returns:
+        (B, H', W', C).
+    """
+    geometry = WindowGeometry(x, kernel_size, strides, (1, 1), padding)
+    # One pad (or crop) to whole blocks on both axes, "same" padding included.
+    lengths = [_block_count(k, s, out) * s for k, s, out in
+               zip(kernel_size, strides, (geometry.out_height, geometry.out_width))]
+    (top, _), (left, _) = geometry.pads
+    x = x[:, :lengths[0] - top, :lengths[1] - left]
+    paddings = [[0, 0], [top, lengths[0] - top - _static_or_dynamic(x, 1)],
+                [left, lengths[1] - left - _static_or_dynamic(x, 2)], [0, 0]]
+    if _has_padding(paddings[1:3]):
+        x = tf.pad(x, paddings)
+    rows = _window_sum_1d(x, 1, kernel_size[0], strides[0], geometry.out_height)
+    total = _window_sum_1d(rows, 2, kernel_size[1], strides[1], geometry.out_width)
+    return with_static_shape(total, x.shape[0], geometry.static_out(), x.shape[-1])
 
 
 @kzoo_export("kzoo.layers.Im2Col")
