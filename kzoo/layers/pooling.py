@@ -15,8 +15,8 @@ from kzoo.layers.im2col import (
     output_length,
     same_padding,
     window_output_shape,
-    window_sum,
 )
+from kzoo.layers.window_sum import window_sum
 
 
 class _Pool2D(keras.layers.Layer):
