@@ -60,7 +60,9 @@ def test_plot_writes_a_png(tmp_path):
 
 # ---- The transfer benchmark's aggregation and report (no training here).
 
-from benchmarks import transfer  # noqa: E402
+from benchmarks.transfer import cli, report, verdicts  # noqa: E402
+from benchmarks.transfer.cells import (MODES, cell_path, cell_settings,  # noqa: E402
+                                       collect_cells, full_plan, missing_cells, read_cell)
 
 
 def tcell(model, protocol, n, mode, seed, accuracy, chosen=None):
@@ -84,18 +86,18 @@ def tgroup(n, accuracies, chosen, model="resnet20", protocol="split", seeds=(0, 
 
 def test_aggregate_means_and_stds_over_seeds():
     cells = tgroup(2, {"scratch": 0.5, "linear": 0.6, "head": 0.55, "full": 0.58}, "linear")
-    rows = transfer.aggregate(cells)
-    linear = transfer.find_row(rows, "resnet20", "split", 2, "linear")
+    rows = verdicts.aggregate(cells)
+    linear = verdicts.find_row(rows, "resnet20", "split", 2, "linear")
     assert linear["seeds"] == [0, 1, 2]
     assert linear["mean"] == pytest.approx(0.6) and linear["std"] == pytest.approx(0.01)
-    assert transfer.find_row(rows, "resnet20", "split", 2, "auto")["auto_modes"] == ["linear"]
-    assert [r["mode"] for r in rows] == list(transfer.MODES)
+    assert verdicts.find_row(rows, "resnet20", "split", 2, "auto")["auto_modes"] == ["linear"]
+    assert [r["mode"] for r in rows] == list(MODES)
 
 
 def test_verdict_met_when_best_transfer_beats_scratch_and_auto_picks_it():
     cells = (tgroup(2, {"scratch": 0.5, "linear": 0.6, "head": 0.55, "full": 0.58}, "linear")
              + tgroup(50, {"scratch": 0.8, "linear": 0.82, "head": 0.85, "full": 0.84}, "head"))
-    v = transfer.verdict(transfer.aggregate(cells), "resnet20", "split", [2, 50], 3)
+    v = verdicts.verdict(verdicts.aggregate(cells), "resnet20", "split", [2, 50], 3)
     assert v["met"] is True and v["transfer_beats_scratch_everywhere"]
     assert v["auto_picks_best_everywhere"]
     assert [c["best_mode"] for c in v["comparisons"]] == ["linear", "head"]
@@ -107,7 +109,7 @@ def test_verdict_met_when_best_transfer_beats_scratch_and_auto_picks_it():
     ({"scratch": 0.5, "linear": 0.6, "head": 0.55, "full": 0.65}, "linear"),  # auto wrong
 ])
 def test_verdict_not_met(accuracies, chosen):
-    v = transfer.verdict(transfer.aggregate(tgroup(2, accuracies, chosen)), "resnet20", "split",
+    v = verdicts.verdict(verdicts.aggregate(tgroup(2, accuracies, chosen)), "resnet20", "split",
                          [2], 3)
     assert v["met"] is False and "not met" in v["text"]
     assert v["transfer_beats_scratch_everywhere"] == (accuracies["scratch"] < 0.68)
@@ -117,52 +119,51 @@ def test_verdict_undecided_with_missing_budgets_or_seeds():
     cells = tgroup(2, {"scratch": 0.5, "linear": 0.6, "head": 0.55, "full": 0.58}, "linear")
     cells += tgroup(5, {"scratch": 0.5, "linear": 0.6, "head": 0.55, "full": 0.58}, "linear",
                     seeds=(0,))  # one seed of three: not a comparison
-    v = transfer.verdict(transfer.aggregate(cells), "resnet20", "split", [2, 5, 10], 3)
+    v = verdicts.verdict(verdicts.aggregate(cells), "resnet20", "split", [2, 5, 10], 3)
     assert v["met"] is None and v["missing_budgets"] == [5, 10]
     assert "undecided" in v["text"]
 
 
 def test_missing_cells_lists_the_plan_without_results():
-    plan = transfer.full_plan(["lenet"], ["split", "digits"], [2], [10], [0])
-    assert len(plan) == 2 * len(transfer.MODES)
-    cells = [tcell("lenet", "split", 2, m, 0, 0.5, "linear") for m in transfer.MODES]
-    assert transfer.missing_cells(cells, plan) == [
-        ("lenet", "digits", 10, m, 0) for m in transfer.MODES]
+    plan = full_plan(["lenet"], ["split", "digits"], [2], [10], [0])
+    assert len(plan) == 2 * len(MODES)
+    cells = [tcell("lenet", "split", 2, m, 0, 0.5, "linear") for m in MODES]
+    assert missing_cells(cells, plan) == [("lenet", "digits", 10, m, 0) for m in MODES]
 
 
 def test_cached_cell_with_other_settings_is_not_reused(tmp_path):
     from kzoo.utils import io
 
-    settings = dict(transfer.DEFAULTS)
-    expected = transfer.cell_settings(settings, "lenet", "split", "linear")
+    settings = dict(cli.DEFAULTS)
+    expected = cell_settings(settings, "lenet", "split", "linear")
     assert expected["base_epochs"] == settings["base_epochs"]["lenet"]
-    path = transfer.cell_path(str(tmp_path), "lenet", "split", 2, "linear", 0)
+    path = cell_path(str(tmp_path), "lenet", "split", 2, "linear", 0)
     io.write_json(path, {**tcell("lenet", "split", 2, "linear", 0, 0.5), "settings": expected})
-    assert transfer.read_cell(path, expected)["test_accuracy"] == 0.5
-    assert transfer.read_cell(path, {**expected, "linear_lr": 1.0}) is None
-    assert transfer.read_cell(str(tmp_path / "absent.json")) is None
-    assert len(transfer.collect_cells(str(tmp_path))) == 1
+    assert read_cell(path, expected)["test_accuracy"] == 0.5
+    assert read_cell(path, {**expected, "linear_lr": 1.0}) is None
+    assert read_cell(str(tmp_path / "absent.json")) is None
+    assert len(collect_cells(str(tmp_path))) == 1
     # The digits protocol does not depend on the split protocol's base.
-    assert "base_epochs" not in transfer.cell_settings(settings, "lenet", "digits", "full")
+    assert "base_epochs" not in cell_settings(settings, "lenet", "digits", "full")
 
 
 def test_parse_base_epochs_overrides_the_defaults():
-    assert transfer.parse_base_epochs("resnet20=5") == {"lenet": 12, "resnet20": 5}
+    assert cli.parse_base_epochs("resnet20=5") == {"lenet": 12, "resnet20": 5}
 
 
 def tresults(cells, plan):
-    rows = transfer.aggregate(cells)
-    verdicts = [transfer.verdict(rows, "resnet20", "split", [2, 50], 3)]
-    return {"machine": {"cpus": 2, "tensorflow": "x"}, "settings": dict(transfer.DEFAULTS),
+    rows = verdicts.aggregate(cells)
+    goal = verdicts.verdict(rows, "resnet20", "split", [2, 50], 3)
+    return {"machine": {"cpus": 2, "tensorflow": "x"}, "settings": dict(cli.DEFAULTS),
             "seeds": [0, 1, 2], "bases": {"resnet20": {"epochs": 3, "test_accuracy": 0.9}},
-            "rows": rows, "verdicts": verdicts, "goal_verdict": verdicts[0],
-            "missing": transfer.missing_cells(cells, plan), "planned": len(plan)}
+            "rows": rows, "verdicts": [goal], "goal_verdict": goal,
+            "missing": missing_cells(cells, plan), "planned": len(plan)}
 
 
 def test_markdown_states_the_computed_verdict_and_the_missing_cells():
     cells = tgroup(2, {"scratch": 0.5, "linear": 0.6, "head": 0.55, "full": 0.58}, "linear")
-    plan = transfer.full_plan(["resnet20"], ["split"], [2, 50], [], [0, 1, 2])
-    text = transfer.to_markdown(tresults(cells, plan))
+    plan = full_plan(["resnet20"], ["split"], [2, 50], [], [0, 1, 2])
+    text = report.to_markdown(tresults(cells, plan))
     assert "| `resnet20` | split | 2 | 0.500 ± 0.010 | 0.600 ± 0.010 |" in text
     assert "| +0.100 (linear) | 1.000 |" in text
     assert "+0.100 (linear)" in text
@@ -175,5 +176,5 @@ def test_transfer_plot_writes_a_png(tmp_path):
              + tgroup(10, {"scratch": 0.7, "linear": 0.7, "head": 0.75, "full": 0.72}, "linear",
                       model="lenet", protocol="digits"))
     path = tmp_path / "transfer.png"
-    transfer.plot(tresults(cells, []), str(path))
+    report.plot(tresults(cells, []), str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,14 @@
+"""The transfer benchmark, `python -m benchmarks transfer` (the protocols: `cli`).
+
+- `cells`: the plan and the cache of cells, one JSON file per result;
+- `base`: the split protocol's base, trained on Fashion-MNIST classes 0–4;
+- `runs`: the target data and the cells of one (model, protocol, N, seed);
+- `probe`: the feature probe of the split bases;
+- `verdicts`: rows over seeds and the verdicts computed from them;
+- `report`: the Markdown report and the plot;
+- `cli`: the flags and settings, and the order it all runs in.
+"""
+
+from benchmarks.transfer.cli import main
+
+__all__ = ["main"]
