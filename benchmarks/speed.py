@@ -1,0 +1,224 @@
+"""Inference and training speed of every zoo model, against keras.applications (timm's CSVs).
+
+For every registered model at its default input size: samples per second of
+inference (`model(x, training=False)` in a `tf.function`) and of training
+(one SGD step: forward, loss, gradients, update, in a `tf.function`) at a
+fixed batch, written in timm's benchmark CSV format (read it by header):
+`model, infer_samples_per_sec, infer_step_time (ms per batch),
+infer_batch_size, infer_img_size, param_count (millions), infer_gmacs`, and
+the same with `train_` — one file per mode, named
+`speed-{infer|train}-{precision}-nhwc-tf-{device}.csv`.
+
+Beside each zoo model that keras.applications also has (vgg16, vgg19,
+resnet50, resnet101, resnet152, inception_v3), the keras.applications model
+(`weights=None`, same input) is timed in the same process, its steps
+interleaved with the zoo model's, and the ratio zoo / keras.applications of
+samples per second is reported (goal: >= 0.98 for each pair, inference and
+training). `--conv-impl im2col` rows are added for the models small enough to
+time here (`--im2col-models`). On a GPU machine the device is in the file
+names and `mixed_float16` rows are added.
+
+    python -m benchmarks speed                         # every model (tens of minutes on 2 cores)
+    python -m benchmarks speed --models lenet,resnet50 --steps 5
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+RESULTS = os.path.join(os.path.dirname(__file__), "results")
+#: The zoo models keras.applications also has, with its constructor names.
+APPLICATIONS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50",
+                "resnet101": "ResNet101", "resnet152": "ResNet152",
+                "inception_v3": "InceptionV3"}
+SMALL_SIDE = 64  # models at most this wide run at the small-model batch
+COLUMNS = ["model", "{m}_samples_per_sec", "{m}_step_time", "{m}_batch_size", "{m}_img_size",
+           "param_count", "{m}_gmacs", "conv_impl", "precision", "device",
+           "keras_applications_samples_per_sec", "ratio_vs_keras_applications"]
+
+
+def device_name():
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+def build(name, *, conv_impl="native", applications=False):
+    import keras
+
+    import kzoo
+    from kzoo.models import registry
+
+    shape = registry.get_entry(name).default_input_shape
+    if applications:
+        return getattr(keras.applications, APPLICATIONS[name])(weights=None, input_shape=shape)
+    return kzoo.create_model(name, input_shape=shape, conv_impl=conv_impl)
+
+
+def stepper(model, mode, batch, seed=0):
+    """A callable running one inference batch or one training step of `model`, timed."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    shape = (batch, *model.input_shape[1:])
+    x = tf.constant(rng.uniform(0, 1, size=shape).astype("float32"))
+    classes = model.output_shape[-1]
+    y = tf.constant(rng.integers(0, classes, size=(batch,)))
+    if mode == "infer":
+        fn = tf.function(lambda: model(x, training=False), jit_compile=False)
+    else:
+        optimizer = keras.optimizers.SGD(1e-3)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy()
+        optimizer.build(model.trainable_variables)
+
+        @tf.function(jit_compile=False)
+        def fn():
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+                scaled = optimizer.scale_loss(loss)
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return loss
+
+    def step():
+        start = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy(), fn())
+        return time.perf_counter() - start
+
+    return step
+
+
+def time_models(models, mode, batch, steps, warmup):
+    """Median seconds per step of each model; steps interleaved across the models."""
+    steppers = [stepper(m, mode, batch) for m in models]
+    for s in steppers:
+        for _ in range(warmup):
+            s()
+    times = [[] for _ in models]
+    for _ in range(steps):
+        for s, t in zip(steppers, times):
+            t.append(s())
+    return [statistics.median(t) for t in times]
+
+
+def measure(name, mode, *, batch, steps, warmup, conv_impl="native", precision="float32",
+            pair=True, log=print):
+    import keras
+
+    from kzoo.models import count_flops
+
+    keras.mixed_precision.set_global_policy(precision)
+    keras.backend.clear_session()
+    model = build(name, conv_impl=conv_impl)
+    models = [model]
+    if pair and conv_impl == "native" and name in APPLICATIONS:
+        models.append(build(name, applications=True))
+    seconds = time_models(models, mode, batch, steps, warmup)
+    img = model.input_shape[1]
+    row = {"model": name if conv_impl == "native" else f"{name}.im2col",
+           f"{mode}_samples_per_sec": round(batch / seconds[0], 2),
+           f"{mode}_step_time": round(1e3 * seconds[0], 2), f"{mode}_batch_size": batch,
+           f"{mode}_img_size": img, "param_count": round(model.count_params() / 1e6, 4),
+           f"{mode}_gmacs": round(count_flops(model) / 2e9, 4), "conv_impl": conv_impl,
+           "precision": precision, "device": device_name(),
+           "keras_applications_samples_per_sec": "", "ratio_vs_keras_applications": ""}
+    if len(seconds) > 1:
+        row["keras_applications_samples_per_sec"] = round(batch / seconds[1], 2)
+        row["ratio_vs_keras_applications"] = round(seconds[1] / seconds[0], 3)
+    log(f"speed: {row['model']:24s} {mode} {precision}: {row[f'{mode}_samples_per_sec']:9.2f}"
+        f" samples/s (batch {batch}, {row[f'{mode}_step_time']:.1f} ms)"
+        + (f", keras.applications {row['keras_applications_samples_per_sec']:.2f}: ratio "
+           f"{row['ratio_vs_keras_applications']:.3f}" if len(seconds) > 1 else ""))
+    keras.mixed_precision.set_global_policy("float32")
+    return row
+
+
+def write_csv(path, rows, mode):
+    import csv
+
+    from kzoo.utils import io
+
+    header = [c.format(m=mode) for c in COLUMNS]
+    with io.atomic_path(path, suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, header)
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def markdown(rows_by_mode, device, machine):
+    lines = [f"Speed of the zoo's models ({device}, {machine}); samples per second, median "
+             "of interleaved steps; ratio = zoo / keras.applications (goal >= 0.98).", ""]
+    for mode, rows in rows_by_mode.items():
+        lines += [f"### {mode}", "", "| model | precision | batch | img | params (M) | GMACs | "
+                  "samples/s | ms/batch | keras.applications samples/s | ratio |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            lines.append(
+                f"| `{r['model']}` | {r['precision']} | {r[f'{mode}_batch_size']} | "
+                f"{r[f'{mode}_img_size']} | {r['param_count']} | {r[f'{mode}_gmacs']} | "
+                f"{r[f'{mode}_samples_per_sec']} | {r[f'{mode}_step_time']} | "
+                f"{r['keras_applications_samples_per_sec']} | "
+                f"{r['ratio_vs_keras_applications']} |")
+        pairs = [r for r in rows if r["ratio_vs_keras_applications"] != ""]
+        short = [r["model"] for r in pairs if r["ratio_vs_keras_applications"] < 0.98]
+        if pairs:
+            lines += ["", f"Pairs at >= 0.98: {len(pairs) - len(short)} of {len(pairs)}"
+                      + (f"; short: {', '.join(short)}" if short else "") + "."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    import kzoo
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks speed")
+    parser.add_argument("--models", default=",".join(kzoo.list_models()))
+    parser.add_argument("--modes", default="infer,train")
+    parser.add_argument("--batch", type=int, default=16, help="batch of the ImageNet-size models")
+    parser.add_argument("--small-batch", type=int, default=256,
+                        help=f"batch of the models at most {SMALL_SIDE} pixels wide")
+    parser.add_argument("--steps", type=int, default=7)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--im2col-models", default="lenet,lenet5,resnet20,maxout_net",
+                        help="models also timed with conv_impl='im2col'")
+    parser.add_argument("--output", default=RESULTS, help="folder of the CSV/Markdown files")
+    args = parser.parse_args(argv)
+
+    from kzoo.models import registry
+
+    device = device_name()
+    precisions = ["float32"] + (["mixed_float16"] if device == "gpu" else [])
+    machine = (f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+               f"TF {__import__('tensorflow').__version__}")
+    rows_by_mode = {}
+    for mode in args.modes.split(","):
+        rows = []
+        for name in args.models.split(","):
+            shape = registry.get_entry(name).default_input_shape
+            batch = args.small_batch if shape[0] <= SMALL_SIDE else args.batch
+            impls = ["native"] + (["im2col"] if name in args.im2col_models.split(",") else [])
+            for precision in precisions:
+                for impl in impls:
+                    rows.append(measure(name, mode, batch=batch, steps=args.steps,
+                                        warmup=args.warmup, conv_impl=impl,
+                                        precision=precision))
+        os.makedirs(args.output, exist_ok=True)
+        for precision in precisions:
+            write_csv(os.path.join(args.output, f"speed-{mode}-{precision}-nhwc-tf-{device}.csv"),
+                      [r for r in rows if r["precision"] == precision], mode)
+        rows_by_mode[mode] = rows
+    from kzoo.utils import io
+
+    io.write_text(os.path.join(args.output, f"speed-{device}.md"),
+                  markdown(rows_by_mode, device, machine))
+    return rows_by_mode
+
+
+if __name__ == "__main__":
+    main()
