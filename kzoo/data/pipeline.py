@@ -9,7 +9,9 @@ from kzoo.data.catalog import get_spec
 from kzoo.data.sources import check_folder_only, load_arrays, split_arrays
 
 NORMALIZATIONS = (None, "none", "scale", "standardize")
-AUGMENTATIONS = ("flip", "crop", "scale", "color")
+AUGMENTATIONS = ("flip", "crop", "scale", "color", "erase")
+#: Random erasing (Zhong et al. 2017, the published Fashion-MNIST recipe): probability, area.
+ERASE_PROBABILITY, ERASE_AREA = 0.5, (0.02, 0.4)
 
 
 def channel_statistics(name, *, data_dir=None, download=False, classes=None, channels=None,
@@ -61,7 +63,13 @@ def augmentation_layers(names, shape, seed=None, pad=4, zoom=0.1):
     `flip`: random horizontal flip; `crop`: zero-pad by `pad` pixels and crop
     back at random (the CIFAR recipe); `scale`: random zoom in or out by up to
     `zoom` of the height and width, filling with black; `color`: random
-    brightness and contrast.
+    brightness and contrast; `erase`: random erasing (Zhong et al., 2017),
+    last: with probability 0.5 a rectangle of 2–40% of the image, aspect ratio
+    about 0.3–3.3, is filled with random values (`keras.layers.RandomErasing`
+    with `factor=(0.5, 0.5)`, which is what makes the probability exactly 0.5
+    — a single float `f` draws the probability from [0, f] — and the paper's
+    area range `scale=(0.02, 0.4)`; Keras fills with clipped normal noise
+    where the paper draws uniform values).
     """
     height, width = shape[:2]
     layers = []
@@ -76,6 +84,10 @@ def augmentation_layers(names, shape, seed=None, pad=4, zoom=0.1):
     if "color" in names:
         layers.append(keras.layers.RandomBrightness(0.2, value_range=(0.0, 1.0), seed=seed))
         layers.append(keras.layers.RandomContrast(0.2, seed=seed))
+    if "erase" in names:
+        layers.append(keras.layers.RandomErasing(
+            factor=(ERASE_PROBABILITY, ERASE_PROBABILITY), scale=ERASE_AREA,
+            value_range=(0.0, 1.0), seed=seed))
     return layers
 
 
@@ -116,8 +128,9 @@ def load(
             (then minus the training split's per-channel mean, over its std),
             or `None` (raw 0–255 values as float32, for models that carry their
             own preprocessing).
-        augment: `None`, or a subset of `("flip", "crop", "scale", "color")` as a list
-            or a comma-separated string, applied to the train split only.
+        augment: `None`, or a subset of `("flip", "crop", "scale", "color",
+            "erase")` as a list or a comma-separated string, applied to the
+            train split only (`augmentation_layers`).
         seed: seed of the shuffle and the augmentations, and of the
             `labels_per_class` subset (there None means 0).
         data_dir: tensorflow-datasets data dir.

@@ -102,7 +102,7 @@ class FinetuneConfig(RunOptions):
     validation_size: Optional[int] = dataclasses.field(default=None, metadata=option(
         "Training images held out for validation [default: a tenth, at most 5000]."))
     augment: str = dataclasses.field(default="", metadata=option(
-        "Comma-separated subset of flip,crop,scale,color."))
+        "Comma-separated subset of flip,crop,scale,color,erase."))
     seed: int = dataclasses.field(default=0, metadata=option("Seed of head, split, subset."))
 
     @property

@@ -116,6 +116,24 @@ def test_scale_zooms_within_its_range():
     np.testing.assert_allclose(centre, 13.5, atol=0.6)  # zoom keeps the square centred
 
 
+def test_erase_is_random_erasing_as_published():
+    # Zhong et al. 2017: with probability 0.5, one rectangle of 2-40% of the image,
+    # aspect ratio about 0.3-3.3, filled with random values; the rest untouched.
+    images = np.full((2000, 28, 28, 1), 255, "uint8")
+    ds = data.from_arrays(images, np.zeros(2000, "int64"), 2000, augment="erase", seed=5)
+    x = next(iter(ds))[0].numpy()[..., 0]
+    erased = x < 1.0
+    hit = erased.reshape(2000, -1).any(1)
+    assert 0.46 < hit.mean() < 0.54, hit.mean()
+    area = erased.reshape(2000, -1).mean(1)[hit]
+    rows, cols = erased.any(2).sum(1)[hit], erased.any(1).sum(1)[hit]
+    assert np.all(erased.reshape(2000, -1).sum(1)[hit] <= rows * cols)  # inside one box
+    assert 0.015 < area.min() and area.max() < 0.42 and np.median(area) > 0.1
+    assert 0.2 < (rows / cols).min() and (rows / cols).max() < 5
+    fill = x[erased]
+    assert fill.std() > 0.1 and 0.0 <= fill.min() and fill.max() <= 1.0  # random values
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
