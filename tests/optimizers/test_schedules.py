@@ -74,3 +74,47 @@ def test_schedule_drives_the_optimizer_and_survives_saving(tmp_path):
 def test_invalid_arguments(call, argument):
     with pytest.raises(ValueError, match=rf"`{argument}`.*Received: {argument}="):
         call()
+
+
+def _at(schedule, steps):
+    return np.array([float(schedule(t)) for t in steps])
+
+
+def test_linear_warmup_then_the_shifted_schedule():
+    after = schedules.StepDecay(0.1, factor=0.5, step_size=3)
+    warm = schedules.LinearWarmup(after, warmup_steps=4)
+    t = np.arange(12)
+    expected = np.where(t < 4, 0.1 * (t + 1) / 4, 0.1 * 0.5 ** ((t - 4) // 3))
+    np.testing.assert_allclose(_at(warm, t), expected, rtol=1e-6)
+    np.testing.assert_allclose(_at(schedules.LinearWarmup(0.2, 5), [0, 4, 9]),
+                               [0.04, 0.2, 0.2], rtol=1e-6)
+    clone = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(warm))
+    np.testing.assert_allclose(_at(clone, t), expected, rtol=1e-6)
+
+
+def test_onecycle_follows_smiths_schedule_with_fastais_defaults():
+    lr = schedules.make_schedule("onecycle", 0.1, epochs=10, steps_per_epoch=10)  # 100 steps
+    climb = 30  # 30% of the run, from lr/25 up to lr
+    np.testing.assert_allclose(_at(lr, [0, 15, climb]), [0.004, 0.004 + 0.096 * 15 / 30, 0.1],
+                               rtol=1e-5)
+    final = 0.1 / 1e4
+    t = np.array([climb, 50, 65, 100])
+    cosine = final + (0.1 - final) * 0.5 * (1 + np.cos(np.pi * (t - climb) / (100 - climb)))
+    np.testing.assert_allclose(_at(lr, t), cosine, rtol=1e-5)
+
+
+def test_warmup_epochs_before_any_schedule():
+    for name in ("constant", "cosine", "step", "exponential", "inverse_time"):
+        lr = schedules.make_schedule(name, 0.1, epochs=10, steps_per_epoch=10, warmup_epochs=2)
+        values = _at(lr, range(100))
+        assert values[0] == pytest.approx(0.1 / 20, rel=1e-5), name
+        assert np.all(np.diff(values[:20]) > 0) and values[20] == pytest.approx(0.1, rel=1e-5)
+    cosine = schedules.make_schedule("cosine", 0.1, epochs=10, steps_per_epoch=10,
+                                     warmup_epochs=2)
+    assert float(cosine(100)) == pytest.approx(0.0, abs=1e-7)  # decays over the other 80
+    for bad in (-1, 10, True):
+        with pytest.raises(ValueError, match="`warmup_epochs` must be a number >= 0"):
+            schedules.make_schedule("cosine", 0.1, epochs=10, steps_per_epoch=10,
+                                    warmup_epochs=bad)
+    with pytest.raises(ValueError, match="has its own warmup"):
+        schedules.make_schedule("onecycle", 0.1, epochs=10, steps_per_epoch=10, warmup_epochs=1)
