@@ -18,7 +18,7 @@ if _sys.argv and (_os.path.basename(_sys.argv[0]) == "kzoo" or _sys.argv[0] == "
 
 from kzoo import data  # noqa: E402
 from kzoo import layers  # noqa: E402
-from kzoo import initializers, optimizers, callbacks, training  # noqa: E402
+from kzoo import initializers, losses, optimizers, callbacks, training  # noqa: E402
 from kzoo import transfer  # noqa: E402
 from kzoo import models  # noqa: E402
 from kzoo import serving  # noqa: E402
@@ -26,5 +26,6 @@ from kzoo import tuning  # noqa: E402
 from kzoo.models.registry import create_model, list_models, model_info  # noqa: E402
 from kzoo.version import __version__  # noqa: E402
 
-__all__ = ["data", "layers", "models", "create_model", "list_models", "model_info", "__version__",
-           "initializers", "optimizers", "callbacks", "training", "transfer", "serving", "tuning"]
+__all__ = ["data", "layers", "models", "create_model", "list_models", "model_info",
+           "__version__", "initializers", "losses", "optimizers", "callbacks", "training",
+           "transfer", "serving", "tuning"]
