@@ -145,7 +145,9 @@ class _Recording:
                   "seconds": round(seconds, 2), "status": status, "reason": reason,
                   "tuner_id": self.tuner_id,
                   "cpu_seconds": round(time.process_time() - self._cpu_start, 2),
-                  "finished_at": time.time()}
+                  "finished_at": time.time(),
+                  "replicas": strategy_replicas(self.distribution_strategy),
+                  "precision": self.hypermodel.precision}
         io.write_json(os.path.join(self.get_trial_dir(trial.trial_id), RECORD_FILE), record)
         if self.progress:
             self.progress(record)

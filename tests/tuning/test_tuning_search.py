@@ -172,3 +172,4 @@ def test_a_cpu_budget_stops_the_search_early(tmp_path):
                                 output_dir=tmp_path / "s", budget_cpu_seconds=0.01,
                                 retrain_best=False)
     assert len(trials) == 1 and trials[0]["cpu_seconds"] > 0.01
+
