@@ -17,6 +17,7 @@ if _sys.argv and (_os.path.basename(_sys.argv[0]) == "kzoo" or _sys.argv[0] == "
     _quiet_import()
 
 from kzoo import data  # noqa: E402
+from kzoo import distribute  # noqa: E402
 from kzoo import layers  # noqa: E402
 from kzoo import initializers, losses, optimizers, callbacks, training  # noqa: E402
 from kzoo import transfer  # noqa: E402
@@ -26,6 +27,6 @@ from kzoo import tuning  # noqa: E402
 from kzoo.models.registry import create_model, list_models, model_info  # noqa: E402
 from kzoo.version import __version__  # noqa: E402
 
-__all__ = ["data", "layers", "models", "create_model", "list_models", "model_info",
+__all__ = ["data", "distribute", "layers", "models", "create_model", "list_models", "model_info",
            "__version__", "initializers", "losses", "optimizers", "callbacks", "training",
            "transfer", "serving", "tuning"]

@@ -7,6 +7,7 @@ import typing
 
 import click
 
+from kzoo import distribute
 from kzoo.training import TrainConfig, train
 
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
@@ -77,18 +78,37 @@ def run_or_resume(start, output):
         sys.exit(130)
 
 
+def strategy_options(fn):
+    """`--strategy` and `--cpu-replicas`: how a command distributes, not what it computes.
+
+    They are options of the command, not of the run's configuration: the
+    same run may resume under another strategy.
+    """
+    fn = click.option("--cpu-replicas", type=int, default=None, metavar="N",
+                      help="Split the CPU into N logical devices, so 'mirrored' (or 'auto') "
+                           "runs N replicas on a CPU-only machine.")(fn)
+    return click.option("--strategy", default="auto", show_default=True,
+                        type=click.Choice(list(distribute.STRATEGIES)),
+                        help="tf.distribute strategy; 'multi_worker' reads the cluster from "
+                             "TF_CONFIG (start the same command on every worker). The batch "
+                             "size is the global batch.")(fn)
+
+
 @click.command("train")
 @config_options(TrainConfig)
 @run_options("Run directory [default: runs/MODEL-DATASET-seedSEED].")
+@strategy_options
 @click.option("--download", is_flag=True,
               help="Let tensorflow-datasets download a dataset found nowhere locally.")
-def train_cmd(output, overwrite, export, download, **fields):
+def train_cmd(output, overwrite, export, strategy, cpu_replicas, download, **fields):
     """Train MODEL on a dataset into a run directory (rerun to resume)."""
+    # First: the CPU split and the multi-worker strategy must precede any TF op.
+    strategy = distribute.get_strategy(strategy, cpu_replicas=cpu_replicas)
     fields["model_kwargs"] = parse_model_args(fields.pop("model_kwargs"))
     config = TrainConfig(**fields)
     output = output or os.path.join("runs", f"{config.model}-{config.dataset}-seed{config.seed}")
-    metrics = run_or_resume(lambda: train(config, output, overwrite=overwrite, export=export,
-                                          download=download), output)
+    metrics = run_or_resume(lambda: train(config, output, strategy=strategy, overwrite=overwrite,
+                                          export=export, download=download), output)
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}); "
                f"run directory {output}")
 

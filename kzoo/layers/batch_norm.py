@@ -1,6 +1,7 @@
 """Batch normalization (Ioffe & Szegedy, 2015), written out, in float32."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from kzoo.api_export import kzoo_export
@@ -29,9 +30,13 @@ class BatchNorm(keras.layers.Layer):
         epsilon: positive float added to the variance. Defaults to 1e-3.
         center: whether to learn the offset `beta`. Defaults to `True`.
         scale: whether to learn the scale `gamma`. Defaults to `True`.
-        synchronized: if `True`, under a `tf.distribute` strategy the batch
-            statistics are all-reduced across replicas (one global batch).
-            Defaults to `False` (each replica normalizes its own batch).
+        synchronized: whether, under a `tf.distribute` strategy, the batch
+            statistics are all-reduced across replicas, so the layer
+            normalizes the global batch as one process would. `None` (the
+            default) synchronizes whenever the strategy has more than one
+            replica in sync; `False` lets each replica normalize its own
+            slice of the batch (cheaper, but training then differs from one
+            replica's at the same global batch).
         beta_initializer, gamma_initializer, moving_mean_initializer,
         moving_variance_initializer: initializers.
         beta_regularizer, gamma_regularizer, beta_constraint,
@@ -60,7 +65,7 @@ class BatchNorm(keras.layers.Layer):
         epsilon=1e-3,
         center=True,
         scale=True,
-        synchronized=False,
+        synchronized=None,
         beta_initializer="zeros",
         gamma_initializer="ones",
         moving_mean_initializer="zeros",
@@ -87,7 +92,10 @@ class BatchNorm(keras.layers.Layer):
         self.epsilon = float(epsilon)
         self.center = bool(center)
         self.scale = bool(scale)
-        self.synchronized = bool(synchronized)
+        if synchronized not in (None, True, False):
+            raise ValueError(f"Argument `synchronized` must be None (automatic), True or "
+                             f"False. Received: synchronized={synchronized!r}")
+        self.synchronized = synchronized
         for name, getter, value in (
             ("beta_initializer", keras.initializers.get, beta_initializer),
             ("gamma_initializer", keras.initializers.get, gamma_initializer),
@@ -150,7 +158,7 @@ class BatchNorm(keras.layers.Layer):
             # Biased variance, as in the paper; all-reduced across replicas when
             # synchronized (Keras's moments does the cross-replica sums).
             mean, variance = ops.moments(
-                x, axes=self._reduction_axes, synchronized=self.synchronized
+                x, axes=self._reduction_axes, synchronized=self._synchronize()
             )
             m = self.momentum
             self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
@@ -164,6 +172,13 @@ class BatchNorm(keras.layers.Layer):
         if self.center:
             outputs = outputs + ops.reshape(self.beta, self._broadcast_shape)
         return ops.cast(outputs, self.compute_dtype)
+
+    def _synchronize(self):
+        if self.synchronized is not None:
+            return self.synchronized
+        # Automatic: one global batch whenever several replicas share the step.
+        context = tf.distribute.get_replica_context()
+        return context is not None and context.num_replicas_in_sync > 1
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

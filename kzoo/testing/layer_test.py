@@ -6,7 +6,6 @@ any Keras 3 layer on the TensorFlow backend (kzoo's or your own) that takes one
 float tensor and returns one tensor.
 """
 
-import functools
 import inspect
 import json
 import os
@@ -16,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from numpy import testing as npt
+
+from kzoo.distribute import strategies
 
 #: The mixed-precision policies checked, with the tolerance (relative to the
 #: float32 output's largest magnitude) of their outputs against float32.
@@ -435,23 +436,25 @@ def _check_gradients(layer_cls, init_kwargs, x, call_kwargs, rng, tolerance):
         )
 
 
-@functools.cache
 def two_replica_strategy():
     """The process's one `MirroredStrategy` over the first two logical CPU devices.
 
     One strategy per process: a second MirroredStrategy's all-reduce instance
     keys collide with the first's ("Shape mismatch in the collective instance").
+    It is the strategy `kzoo.distribute.get_strategy("mirrored", cpu_replicas=2)`
+    returns when the CPU is split in two.
     """
     devices = tf.config.list_logical_devices("CPU")[:2]
     if len(devices) < 2:
         raise RuntimeError(
             "check_distribution needs two logical CPU devices, configured before "
-            "TensorFlow initializes: tf.config.set_logical_device_configuration("
+            "TensorFlow initializes: kzoo.distribute.split_cpu(2), i.e. "
+            "tf.config.set_logical_device_configuration("
             "tf.config.list_physical_devices('CPU')[0], "
             "[tf.config.LogicalDeviceConfiguration()] * 2). "
             f"Received: {[d.name for d in devices]}"
         )
-    return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return strategies.mirrored_strategy([d.name for d in devices])
 
 
 def _check_distribution(layer_cls, init_kwargs, x, call_kwargs, rng):

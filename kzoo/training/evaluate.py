@@ -5,7 +5,9 @@ import zipfile
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from kzoo import distribute
 from kzoo.data import catalog, pipeline, sources
 from kzoo.models import pretrained
 from kzoo.training import reports
@@ -30,6 +32,11 @@ def test_metrics(labels, probabilities, class_names):
 
 def evaluate_model(model, images, labels, class_names, batch_size=512):
     """`test_metrics` of `model` (raw pixels in) on arrays; also returns the confusion counts."""
+    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Each worker on its own (the chief alone may evaluate): a plain call of the
+        # model, which needs no collectives, rather than Keras's distributed predict.
+        return test_metrics(labels, distribute.predict_probabilities(model, images, batch_size),
+                            class_names)
     ds = pipeline.from_arrays(images, labels, batch_size, normalize=None)
     return test_metrics(labels, model.predict(ds, verbose=0), class_names)
 

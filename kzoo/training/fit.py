@@ -1,11 +1,19 @@
-"""Fitting into a run directory: the callbacks that make a run resumable and logged."""
+"""Fitting into a run directory: the callbacks that make a run resumable and logged.
+
+Keras's `fit` trains, except under `MultiWorkerMirroredStrategy`, where it
+fails (Keras 3.15) and `kzoo.distribute.fit_distributed`, a `strategy.run`
+loop with `fit`'s callback contract, trains instead; there only the chief
+writes (history, TensorBoard logs, the checkpoint).
+"""
 
 import os
 import sys
 import time
 
 import keras
+import tensorflow as tf
 
+from kzoo import distribute
 from kzoo.callbacks import ExplosionGuard
 from kzoo.training import run_dir
 
@@ -21,37 +29,91 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = round(time.time() - self._start, 2)
 
 
-def run_callbacks(output_dir, extra=(), *, phase=None):
+class TrimHistory(keras.callbacks.Callback):
+    """Drops the rows of `history.csv` for epochs this fit runs again.
+
+    The history row of an epoch is written just before its checkpoint: a
+    run killed between the two repeats that epoch when resumed. On the first
+    epoch of a fit, rows of that epoch or later are cut off the file (in
+    place, so the `CSVLogger`'s open appending handle stays valid).
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self._trimmed = False
+
+    def on_train_begin(self, logs=None):
+        self._trimmed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._trimmed or not os.path.isfile(self.path):
+            return
+        self._trimmed = True
+        with open(self.path, "rb+") as f:
+            f.readline()  # the header
+            while True:
+                offset, line = f.tell(), f.readline()
+                if not line:
+                    return
+                if int(line.split(b",", 1)[0]) >= epoch:
+                    f.truncate(offset)
+                    return
+
+
+def run_callbacks(output_dir, extra=(), *, phase=None, chief=True):
     """The run directory's callbacks, then `extra`.
 
     Order matters: the timer fills the logs before the history row is
     written, and the checkpoint is written after it and before the user's
     callbacks (which may stop or interrupt the run). A run of several fits
-    (the phases of fine-tuning) keeps one checkpoint per `phase`.
+    (the phases of fine-tuning) keeps one checkpoint per `phase`. A worker
+    that is not the chief (`chief=False`, multi-worker training) writes
+    nothing: it only restores the chief's checkpoint.
     """
     checkpoint = os.path.join(output_dir, run_dir.CHECKPOINT_DIR)
     if phase is not None:
         checkpoint = os.path.join(checkpoint, phase)
+    if not chief:
+        return [EpochTimer(), ExplosionGuard(), distribute.EpochBackup(checkpoint, write=False),
+                *extra]
+    history = os.path.join(output_dir, run_dir.HISTORY_FILE)
     return [
         EpochTimer(),
-        keras.callbacks.CSVLogger(os.path.join(output_dir, run_dir.HISTORY_FILE), append=True),
+        TrimHistory(history),
+        keras.callbacks.CSVLogger(history, append=True),
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
         ExplosionGuard(),
-        keras.callbacks.BackupAndRestore(checkpoint, delete_checkpoint=False),
+        distribute.EpochBackup(checkpoint, write=True),
         *extra,
     ]
 
 
-def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), verbose="auto"):
+def is_multi_worker(strategy):
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), verbose="auto",
+        epoch_data=None):
     """`model.fit` with the run directory's callbacks; returns the seconds it took.
 
     A run interrupted (crash, kill, Ctrl-C) resumes from its last completed
-    epoch the next time the same run directory is fitted.
+    epoch the next time the same run directory is fitted. Under
+    `MultiWorkerMirroredStrategy` (the strategy whose scope built `model`)
+    `kzoo.distribute.fit_distributed` trains instead, on `epoch_data`
+    (`epoch -> dataset`, the same batches on every worker) when given.
     """
     if verbose == "auto":
         # Progress bars on a terminal; one line per epoch in logs and pipes.
         verbose = 1 if sys.stdout.isatty() else 2
     start = time.time()
+    strategy = model.distribute_strategy
+    if is_multi_worker(strategy):
+        chief = distribute.is_chief(strategy)
+        distribute.fit_distributed(
+            model, epoch_data or train_ds, epochs=epochs, validation_data=validation_ds,
+            callbacks=run_callbacks(output_dir, callbacks, chief=chief), verbose=verbose)
+        return time.time() - start
     # The dataset shuffles itself (seeded), so fit must not.
     model.fit(train_ds, validation_data=validation_ds, epochs=epochs,
               callbacks=run_callbacks(output_dir, callbacks), verbose=verbose, shuffle=False)

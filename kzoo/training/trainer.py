@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo import distribute
 from kzoo.data import catalog, pipeline, sources
 from kzoo.models import registry
 from kzoo.serving.export import export_saved_model
@@ -71,6 +72,18 @@ class RunData:
     test: tuple
     mean: np.ndarray = None
     std: np.ndarray = None
+
+    def epoch_pipeline(self, config, epoch):
+        """Epoch `epoch`'s training batches, in an order drawn from `(seed, epoch)` alone.
+
+        The multi-worker loop trains on these: every worker, and a resumed
+        run, sees exactly the batches an uninterrupted single process would.
+        """
+        generator = np.random.default_rng([config.seed, epoch])
+        order = generator.permutation(len(self.train[0]))
+        return pipeline.from_arrays(self.train[0][order], self.train[1][order],
+                                    config.batch_size, normalize=None, augment=config.augment,
+                                    seed=int(generator.integers(2**31)))
 
     def pipelines(self, config):
         train = pipeline.from_arrays(*self.train, config.batch_size, shuffle=True,
@@ -131,9 +144,15 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
         output_dir: the run directory (created; resumed when it holds a run
             of the same configuration). A non-empty folder that is not a kzoo
             run is refused.
-        strategy: a `tf.distribute.Strategy`; the model and its optimizer are
+        strategy: a `tf.distribute.Strategy` (e.g. from
+            `kzoo.distribute.get_strategy`); the model and its optimizer are
             built inside `strategy.scope()` (default: the default strategy).
-            `config.batch_size` is the global batch.
+            `config.batch_size` is the global batch. Under
+            `MultiWorkerMirroredStrategy` every worker runs `train` with the
+            same arguments; they train with `kzoo.distribute.fit_distributed`
+            on the same batches (drawn from the seed and the epoch), and only
+            the chief writes `output_dir` (the others return their test
+            metrics, with `"chief": False`).
         build_model: `build_model(config) -> keras.Model` replaces the zoo
             builder (e.g. a fine-tuning model). It takes raw pixels 0-255 of
             the dataset's shape and returns class probabilities.
@@ -172,6 +191,8 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     strategy = strategy or tf.distribute.get_strategy()
+    # Multi-worker: every worker trains, only the chief writes the run directory.
+    chief = distribute.is_chief(strategy)
     steps_per_epoch = int(np.ceil(len(data.train[0]) / config.batch_size))
     with strategy.scope():
         if build_model is None:
@@ -184,21 +205,32 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     train_ds, validation_ds = data.pipelines(config)
 
-    # Checks passed and the model is built: only now is anything written.
-    run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite)
-    run_dir.start(output_dir, {
-        "config": config.to_dict(),
-        "command": config.command(output_dir),
-        "kzoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-    })
     replicas = strategy.num_replicas_in_sync
-    run_dir.say(
-        f"training {where} ({model.count_params():,} parameters) on {config.dataset} from "
-        f"{data.source}: {len(data.train[0]):,} train, {len(data.validation[0]):,} validation, "
-        f"{len(data.test[0]):,} test images"
-        + (f", {replicas} replicas" if replicas > 1 else "") + f"; run directory {output_dir}")
+    if chief:
+        # Checks passed and the model is built: only now is anything written.
+        run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite)
+        run_dir.start(output_dir, {
+            "config": config.to_dict(),
+            "command": config.command(output_dir),
+            # How this session ran; not part of the configuration (a run may resume
+            # under another strategy).
+            "distribution": {"strategy": distribute.strategy_name(strategy),
+                             "replicas": replicas},
+            "kzoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+        })
+        run_dir.say(
+            f"training {where} ({model.count_params():,} parameters) on {config.dataset} from "
+            f"{data.source}: {len(data.train[0]):,} train, {len(data.validation[0]):,} "
+            f"validation, {len(data.test[0]):,} test images"
+            + (f", {replicas} replicas" if replicas > 1 else "")
+            + f"; run directory {output_dir}")
     seconds = fit(model, train_ds, validation_ds, epochs=config.epochs, output_dir=output_dir,
-                  callbacks=callbacks, verbose=verbose)
+                  callbacks=callbacks, verbose=verbose,
+                  epoch_data=lambda epoch: data.epoch_pipeline(config, epoch))
+    if not chief:
+        evaluated, _ = evaluate_model(model, *data.test, data.spec.class_names)
+        return {"model": config.model, "dataset": config.dataset, "chief": False,
+                "test_accuracy": evaluated["test_accuracy"], "test_loss": evaluated["test_loss"]}
     metrics = report(model, config, data, output_dir, seconds)
     return save_run(model, data, output_dir, metrics, export=export)
 
