@@ -61,6 +61,10 @@ def build_zoo_model(config, mean=None, std=None):
                          f"Received: model_kwargs={config.model_kwargs!r}") from None
 
 
+#: Examples per validation batch (fewer under several replicas: `RunData.pipelines`).
+VALIDATION_BATCH = 512
+
+
 @dataclasses.dataclass
 class RunData:
     """The arrays and pipelines of a run, split and seeded."""
@@ -85,12 +89,28 @@ class RunData:
                                     config.batch_size, normalize=None, augment=config.augment,
                                     seed=int(generator.integers(2**31)))
 
-    def pipelines(self, config):
+    def pipelines(self, config, replicas=1):
+        """The shuffled, augmented training batches and the validation batches.
+
+        Under `replicas` > 1, Keras 3.15's `fit` and `evaluate` all-reduce the
+        first batch of each dataset to build the model, which fails ("Inputs to
+        operation AddN ... must have the same size") unless that batch splits
+        evenly across the replicas: the global batch must be a multiple of
+        `replicas` (checked), and the validation batch is cut to one.
+        """
+        if config.batch_size % replicas and config.batch_size < len(self.train[0]):
+            raise ValueError(
+                f"Argument `batch_size` (the global batch) must be a multiple of the "
+                f"{replicas} replicas in sync, which each take an equal share of it. "
+                f"Received: batch_size={config.batch_size}")
         train = pipeline.from_arrays(*self.train, config.batch_size, shuffle=True,
                                      normalize=None, augment=config.augment, seed=config.seed)
         validation = None
-        if len(self.validation[0]):
-            validation = pipeline.from_arrays(*self.validation, 512, normalize=None)
+        size = len(self.validation[0])
+        if size:
+            batch = min(VALIDATION_BATCH, size)
+            batch = max(batch - batch % replicas, min(replicas, size))
+            validation = pipeline.from_arrays(*self.validation, batch, normalize=None)
         return train, validation
 
 
@@ -203,7 +223,7 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
             where = f"build_model {getattr(build_model, '__name__', build_model)!r}"
         model.compile(optimizer=config.make_optimizer(steps_per_epoch),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    train_ds, validation_ds = data.pipelines(config)
+    train_ds, validation_ds = data.pipelines(config, strategy.num_replicas_in_sync)
 
     replicas = strategy.num_replicas_in_sync
     if chief:

@@ -54,6 +54,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
         self.data = data
         self.precision = precision
         self.last_fit = None
+        #: Replicas in sync of the tuner's strategy (set by `make_tuner`).
+        self.replicas = 1
 
     def config_for(self, values):
         """The `TrainConfig` of a trial's values (builder arguments in `model_kwargs`)."""
@@ -83,7 +85,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0,
             **kwargs):
         config = self.config_for(self.values(hp))
-        train_ds, validation_ds = self.data.pipelines(config)
+        train_ds, validation_ds = self.data.pipelines(config, self.replicas)
         guard = ExplosionGuard()
         history = model.fit(train_ds, validation_data=validation_ds, epochs=epochs,
                             initial_epoch=initial_epoch, callbacks=[*callbacks, guard],
@@ -200,6 +202,7 @@ def make_tuner(algorithm, hypermodel, *, stage, directory, seed=0, strategy=None
         tuner = cls(hypermodel, max_trials=stage.trials, **common)
     tuner.stage, tuner.progress = stage, progress
     tuner.budget_cpu_seconds = budget_cpu_seconds
+    hypermodel.replicas = strategy_replicas(strategy)
     return tuner
 
 

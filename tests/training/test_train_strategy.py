@@ -6,6 +6,7 @@ runs here use `--cpu-replicas 2` (a no-op) and nothing else.
 """
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -94,3 +95,19 @@ def test_bad_strategy_options_are_one_line_errors(tmp_path, args, message):
     assert result.exit_code != 0 and message in result.output, result.output
     assert "Traceback" not in result.output
     assert not os.path.exists(tmp_path / "r")
+
+
+def test_pipelines_split_evenly_across_replicas():
+    # Keras 3.15 all-reduces the first batch of fit's and evaluate's data to build the
+    # model under several replicas: it must split evenly (143 validation images -> 142).
+    from kzoo.training import TrainConfig
+    from kzoo.training.trainer import load_data
+
+    config = TrainConfig("mlp", "digits", batch_size=64).resolved()
+    data = load_data(config)
+    assert len(data.validation[0]) == 143
+    train, validation = data.pipelines(config, replicas=2)
+    assert [len(b[0]) for b in validation] == [142, 1]
+    assert [len(b[0]) for b in data.pipelines(config)[1]] == [143]
+    with pytest.raises(ValueError, match="`batch_size` .* multiple of the 2 replicas"):
+        data.pipelines(dataclasses.replace(config, batch_size=33), replicas=2)

@@ -173,3 +173,23 @@ def test_a_cpu_budget_stops_the_search_early(tmp_path):
                                 retrain_best=False)
     assert len(trials) == 1 and trials[0]["cpu_seconds"] > 0.01
 
+
+def test_every_trial_runs_under_the_strategy_and_sets_the_precision_in_its_build(tmp_path):
+    import keras
+
+    from kzoo.testing import two_replica_strategy
+
+    strategy = two_replica_strategy()
+    try:
+        trials = kzoo.tuning.search(
+            "mlp", dataset="digits", space={"learning_rate": {"type": "choice",
+                                                              "values": [0.003]}},
+            max_trials=1, epochs=1, output_dir=tmp_path / "s", strategy=strategy,
+            precision="mixed_bfloat16", retrain_best=False)
+        # KerasTuner cleared the session before the build; the build set the policy again.
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    (trial,) = trials
+    assert trial["replicas"] == 2 and trial["precision"] == "mixed_bfloat16"
+    assert trial["status"] == "completed" and trial["val_accuracy"] > 0.5
