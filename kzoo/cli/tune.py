@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from kzoo.cli.train import strategy_options
 from kzoo.tuning import ALGORITHMS, search
 from kzoo.tuning.search import PRECISIONS
 
@@ -23,10 +24,7 @@ from kzoo.tuning.search import PRECISIONS
 @click.option("--stages", default=None,
               help="Coarse to fine: TRIALSxEPOCHS per stage, e.g. 40x2,10x8.")
 @click.option("--output", default=None, help="Search directory [default: runs/tune-MODEL-DATASET].")
-@click.option("--strategy", default=None,
-              help="tf.distribute strategy: auto, default, one_device, mirrored.")
-@click.option("--cpu-replicas", type=int, default=None,
-              help="Split the CPU into N logical devices (multi-replica on a CPU machine).")
+@strategy_options
 @click.option("--workers", type=int, default=0, show_default=True,
               help="Start a KerasTuner chief and N local worker processes.")
 @click.option("--seed", type=int, default=0, show_default=True)

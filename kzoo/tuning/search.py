@@ -55,12 +55,18 @@ def resolve_strategy(strategy, cpu_replicas=None):
     """A `tf.distribute.Strategy`, `None`, or a name for `kzoo.distribute.get_strategy`."""
     if strategy is None and cpu_replicas is None:
         return None
-    if isinstance(strategy, tf.distribute.Strategy):
-        return strategy
     if strategy is None or isinstance(strategy, str):
         from kzoo import distribute
 
-        return distribute.get_strategy(strategy or "auto", cpu_replicas=cpu_replicas)
+        strategy = distribute.get_strategy(strategy or "auto", cpu_replicas=cpu_replicas)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise ValueError(
+            "Argument `strategy`: KerasTuner runs a trial under a single-worker strategy "
+            "only (default, one_device, mirrored); to search on several machines, use its "
+            "chief/worker protocol (`workers=`, or KERASTUNER_* variables on each machine). "
+            "Received: strategy='multi_worker'")
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
     raise ValueError(f"Argument `strategy` must be a tf.distribute.Strategy or a strategy "
                      f"name. Received: strategy={strategy!r}")
 
