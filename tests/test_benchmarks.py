@@ -178,3 +178,63 @@ def test_transfer_plot_writes_a_png(tmp_path):
     path = tmp_path / "transfer.png"
     report.plot(tresults(cells, []), str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---- The serving benchmark's verdicts and report (no server here).
+
+from benchmarks import serving  # noqa: E402
+
+
+def sresults(unbatched_rps, batched_rps, http_p50, fastest_p50):
+    def lat(p50):
+        return {"p50_ms": p50, "p99_ms": 2 * p50, "mean_ms": p50, "n": 300}
+
+    def row(batching, clients, rps):
+        return {"batching": batching, "clients": clients, "seconds": 6.0, "rounds": 3,
+                "requests": int(rps * 6), "requests_per_s": rps, "errors": 0,
+                "first_errors": [], "latency": lat(1000.0 * clients / rps),
+                "mean_batch_rows": clients if batching else None,
+                "server_cpu_ms_per_request": 1.0, "client_cpu_ms_per_request": 0.2}
+
+    latency = {"http": lat(http_p50), "keras_eager": lat(5.0),
+               "keras_compiled": lat(fastest_p50 + 0.1),
+               "signature_in_process": lat(fastest_p50), "block": 20,
+               "max_abs_difference": 1e-7}
+    latency["overhead_ms"] = {k: http_p50 - latency[k]["p50_ms"]
+                              for k in ("keras_eager", "keras_compiled",
+                                        "signature_in_process")}
+    rows = [row(b, n, (batched_rps if b else unbatched_rps) * (n / 8) ** 0.5)
+            for n in (1, 8, 32) for b in (False, True)]
+    return {"machine": {"cpus": 2, "tensorflow": "x", "keras": "y", "aiohttp": "z",
+                        "python": "3", "load_average_before": [1.0, 1, 1],
+                        "load_average_after": [2.0, 2, 2]},
+            "model": {"params": 431080},
+            "settings": {"seconds": 6.0, "rounds": 3, "warmup": 0.5, "max_batch_size": 32,
+                         "batch_timeout_ms": 5.0, "clients": [1, 8, 32]},
+            "latency": latency, "throughput": rows,
+            "breakdown_ms": {"json_decode": 0.2, "to_tensors": 0.1, "signature_call": 0.9,
+                             "predict": 1.1, "json_encode": 0.01, "request_body_bytes": 6816,
+                             "answer_bytes": 300},
+            "correctness": [{"server": "batching", "clients": 8, "requests_per_client": 500,
+                             "answered": 4000, "errors": 0, "mismatches": 0,
+                             "seconds": 30.0, "passed": True}]}
+
+
+@pytest.mark.parametrize("batched, http, met", [(1000.0, 2.5, (True, True)),
+                                                (850.0, 3.1, (False, False))])
+def test_serving_verdicts_are_computed_from_the_numbers(batched, http, met):
+    results = sresults(450.0, batched, http, fastest_p50=1.0)
+    v = serving.verdicts(results)
+    assert v["throughput"]["speedup_at_8"] == pytest.approx(batched / 450.0)
+    assert (v["throughput"]["met"], v["overhead"]["met"]) == met
+    assert v["overhead"]["baseline"] == "signature_in_process"
+    assert v["overhead"]["overhead_ms"] == pytest.approx(http - 1.0)
+    text = serving.to_markdown(results)
+    assert ("**met**" in text) == any(met) and ("**not met**" in text) == (not all(met))
+    assert "| 8 | 450.0 |" in text and "4000 answered, 0 errors, 0 mismatches" in text
+
+
+def test_serving_summary_percentiles():
+    s = serving.summary([0.001 * i for i in range(1, 101)])
+    assert s["n"] == 100 and s["p50_ms"] == pytest.approx(50.5)
+    assert s["p99_ms"] == pytest.approx(99.01)

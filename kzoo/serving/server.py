@@ -16,13 +16,20 @@ Endpoints (paths matched case-insensitively, as TF Serving does):
   `{"inputs": ...}` (columnar, answered `{"outputs": ...}`); binary values
   as `{"b64": "..."}`. The latest version when none is named.
 
-Errors are a JSON `{"error": "..."}` with status 400 (malformed request),
-404 (unknown model, version or path), 405, 411 (a body with neither a
-Content-Length nor chunked transfer coding), 413 (body over the limit) or
-500; the server keeps serving after any of them.
+Errors are a JSON `{"error": "..."}` with TF Serving's status codes and, where
+it has them, its messages (`http_server.cc`, `http_rest_api_handler.cc`,
+`json_tensor.cc`): 400 for a malformed request, including a method or path
+under /v1/ that matches none of the API's patterns ("Malformed request: GET
+/v1/x") and a version label (kzoo serves none); 404 for an unknown model or
+version, and for paths outside /v1/; 411 (a body with neither a
+Content-Length nor chunked transfer coding); 413 (body over the limit); 500.
+OPTIONS is TF Serving's CORS preflight. The server keeps serving after any
+of them.
 
-The HTTP layer is aiohttp; the blocking TensorFlow calls (and the thread-based
-`Batcher`) run in a thread pool so that the event loop keeps serving.
+The HTTP layer is aiohttp. Small requests are decoded on the event loop; the
+blocking TensorFlow calls (and the decoding of large requests) run in a thread
+pool so that the loop keeps serving. With `--batching`, requests wait for
+their batch on the loop (`Batcher`), and a batch is one call in the pool.
 """
 
 import base64
@@ -32,7 +39,7 @@ import os
 import re
 import sys
 import threading
-import time
+import urllib.parse
 
 import numpy as np
 
@@ -42,7 +49,8 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_POLL_SECONDS = 1.0
 DEFAULT_SIGNATURE = "serving_default"
 
-# TF Serving's own patterns (http_rest_api_handler.cc), case-insensitive.
+# TF Serving's own patterns (http_server.cc, http_rest_api_util.cc), case-insensitive.
+_API = re.compile(r"(?i)^/v1/")
 _PREDICT = re.compile(
     r"(?i)^/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
     r":(classify|regress|predict)$")
@@ -311,9 +319,9 @@ def _to_json(array, name):
 def _row_inputs(instances, signature):
     """Row format: a list of instances → {input name: array} (400 when malformed)."""
     if not isinstance(instances, list):
-        raise _bad("\"instances\" must be a JSON list")
+        raise _bad("JSON Value: Expecting 'instances' to be an list/array")
     if not instances:
-        raise _bad("\"instances\" must not be empty")
+        raise _bad("JSON Value: No values in 'instances' array")
     names = list(signature.inputs)
     single = len(names) == 1
     columns = {name: [] for name in names}
@@ -364,28 +372,58 @@ def run_signature(signature, arrays):
     return {key: result[key].numpy() for key in signature.outputs}
 
 
-class Batcher:
-    """Server-side batching: concurrent requests to one signature run as one call.
+class _Task:
+    """One request waiting in a `Batcher` queue."""
 
-    A request waits at most `timeout_ms` for others; a batch holds at most
-    `max_batch_size` rows (a bigger request runs alone). If a merged batch
-    fails, its requests are run one by one so that each gets its own answer.
-    Only signatures whose inputs have a fully known shape after the batch axis
-    are batched (their requests can always be concatenated).
+    __slots__ = ("arrays", "rows", "future", "deadline")
+
+    def __init__(self, arrays, rows, future, deadline):
+        self.arrays, self.rows, self.future, self.deadline = arrays, rows, future, deadline
+
+
+class Batcher:
+    """Server-side batching, as TF Serving's batch scheduler does it.
+
+    Concurrent requests to one signature wait in a queue on the server's event
+    loop. A batch of at most `max_batch_size` rows runs as one model call when
+    it is full, or when its first request has waited `timeout_ms`, and one of
+    `num_batch_threads` batch threads is free (default: one per CPU); while all
+    of them are busy the queue keeps filling (TF Serving's `max_batch_size`,
+    `batch_timeout_micros` and `num_batch_threads`). Unlike TF Serving, a
+    batch also starts before its timeout when no open connection is idle
+    (`idle_connections()` returns 0): every client connected then has its
+    request in the server already, and an HTTP/1.1 connection carries one
+    request at a time, so no request can join before one of them is answered
+    (waiting would only add latency). A request of more rows than
+    `max_batch_size` is not batched. If a merged batch fails, its requests
+    are run one by one so that each gets its own answer. Only signatures whose
+    inputs have a fully known shape after the batch axis are batched (their
+    requests can always be concatenated).
+
+    Requests wait on the event loop, not in threads: a batch costs one thread
+    hop, whatever its size. `run()` must be awaited on that loop.
     """
 
-    def __init__(self, max_batch_size=32, timeout_ms=5.0):
+    def __init__(self, max_batch_size=32, timeout_ms=5.0, num_batch_threads=None):
         if max_batch_size < 1 or timeout_ms < 0:
             raise ValueError(f"Arguments `max_batch_size` (>= 1) and `timeout_ms` (>= 0). "
                              f"Received: max_batch_size={max_batch_size}, "
                              f"timeout_ms={timeout_ms}")
+        if num_batch_threads is not None and num_batch_threads < 1:
+            raise ValueError(f"Argument `num_batch_threads` must be >= 1. "
+                             f"Received: num_batch_threads={num_batch_threads}")
         self.max_batch_size = int(max_batch_size)
         self.timeout = float(timeout_ms) / 1000.0
-        self._queues = {}   # (id(servable), signature) -> list of pending items
-        self._lock = threading.Condition()
+        self.num_batch_threads = int(num_batch_threads or os.cpu_count() or 1)
+        self._queues = {}    # id(signature) -> (signature, [_Task, ...])
+        self._timers = {}    # id(signature) -> (deadline, asyncio.TimerHandle)
+        self._running = set()  # the batches' asyncio tasks
+        self._soon = False     # a _dispatch is scheduled with call_soon
+        # A callable giving the open connections without a request in the server, or
+        # None (then batches wait for their timeout); set by `ModelServer`.
+        self.idle_connections = None
         self.batches = 0     # calls made
         self.largest = 0     # the most rows in one call
-        self.last = threading.local()  # .rows: the rows of this thread's last call
 
     def accepts(self, signature, arrays):
         for key, array in arrays.items():
@@ -396,82 +434,124 @@ class Batcher:
                 return False
         return True
 
-    def run(self, servable, signature, arrays):
-        import concurrent.futures
+    async def run(self, signature, arrays, executor):
+        """`(outputs, rows of the call that answered)` of `signature` on `arrays`."""
+        import asyncio
 
-        future = concurrent.futures.Future()
+        loop = asyncio.get_running_loop()
         rows = next(iter(arrays.values())).shape[0]
-        key = (id(servable), signature.name)
-        with self._lock:
-            queue = self._queues.get(key)
-            leader = queue is None
-            if leader:
-                queue = self._queues[key] = []
-            queue.append((arrays, rows, future))
-            if sum(item[1] for item in queue) >= self.max_batch_size:
-                self._lock.notify_all()
-        if leader:
-            self._lead(key, signature)
-        outputs, self.last.rows = future.result()
-        return outputs
+        future = loop.create_future()
+        key = id(signature)  # the queue holds the signature: its id stays unique
+        self._queues.setdefault(key, (signature, []))[1].append(
+            _Task(arrays, rows, future, loop.time() + self.timeout))
+        if not self._soon:
+            # After the requests already received in this turn of the loop are queued.
+            self._soon = True
+            loop.call_soon(self._dispatch, loop, executor)
+        return await future
 
-    def _lead(self, key, signature):
-        """The first request of a batch collects the others, then runs them all."""
-        deadline = time.monotonic() + self.timeout
-        with self._lock:
-            while True:
-                queue = self._queues[key]
-                left = deadline - time.monotonic()
-                if left <= 0 or sum(item[1] for item in queue) >= self.max_batch_size:
-                    break
-                self._lock.wait(left)
+    def _dispatch(self, loop, executor):
+        """Starts every batch that is ready and has a free batch thread; sets timers."""
+        self._soon = False
+        now = loop.time()
+        while len(self._running) < self.num_batch_threads:
+            nobody_else = self.idle_connections is not None and self.idle_connections() <= 0
+            ready = [key for key, (_, tasks) in self._queues.items()
+                     if nobody_else or tasks[0].deadline <= now
+                     or sum(t.rows for t in tasks) >= self.max_batch_size]
+            if not ready:
+                break
+            key = min(ready, key=lambda k: self._queues[k][1][0].deadline)
+            signature, tasks = self._queues[key]
             taken, total = [], 0
-            for item in queue:
-                if total + item[1] > self.max_batch_size and taken:
+            for task in tasks:
+                if taken and total + task.rows > self.max_batch_size:
                     break
-                taken.append(item)
-                total += item[1]
-            rest = queue[len(taken):]
-            if rest:
-                # The remainder starts the next batch, led by its first request's thread
-                # through a fresh leader: run it from here after this batch.
-                self._queues[key] = rest
-            else:
+                taken.append(task)
+                total += task.rows
+            del tasks[:len(taken)]
+            if not tasks:
                 del self._queues[key]
             self.batches += 1
             self.largest = max(self.largest, total)
-        self._execute(signature, taken)
-        if rest:
-            self._lead(key, signature)
+            batch = loop.create_task(self._execute(loop, executor, signature, taken))
+            self._running.add(batch)
+        for key in list(self._timers):
+            if key not in self._queues:
+                self._timers.pop(key)[1].cancel()
+        for key, (_, tasks) in self._queues.items():
+            deadline = tasks[0].deadline
+            if deadline <= now:  # waits for a batch thread; run when one is done
+                continue
+            timer = self._timers.get(key)
+            if timer is None or timer[0] != deadline:
+                if timer is not None:
+                    timer[1].cancel()
+                self._timers[key] = (deadline, loop.call_at(
+                    deadline, self._on_timer, loop, executor, key))
 
-    def _execute(self, signature, items):
-        if len(items) == 1:
-            arrays, _, future = items[0]
-            try:
-                future.set_result((run_signature(signature, arrays), items[0][1]))
-            except Exception as e:
-                future.set_exception(e)
-            return
-        merged = {key: np.concatenate([item[0][key] for item in items])
-                  for key in items[0][0]}
+    def _on_timer(self, loop, executor, key):
+        self._timers.pop(key, None)
+        self._dispatch(loop, executor)
+
+    async def _execute(self, loop, executor, signature, tasks):
+        import asyncio
+
         try:
+            results = await loop.run_in_executor(executor, self._compute, signature,
+                                                 [task.arrays for task in tasks])
+        except asyncio.CancelledError:
+            results = None
+        except Exception as e:  # e.g. the executor is shut down
+            results = [e] * len(tasks)
+        finally:
+            self._running.discard(asyncio.current_task())
+        for i, task in enumerate(tasks):
+            if task.future.done():  # the client went away
+                continue
+            if results is None:
+                task.future.cancel()
+            elif isinstance(results[i], BaseException):
+                task.future.set_exception(results[i])
+            else:
+                task.future.set_result(results[i])
+        if results is not None:
+            self._dispatch(loop, executor)
+
+    @staticmethod
+    def _compute(signature, arrays_list):
+        """In a batch thread: `(outputs, rows)` or the exception, per request."""
+        def alone(arrays):
+            try:
+                return run_signature(signature, arrays), next(iter(arrays.values())).shape[0]
+            except Exception as e:
+                return e
+
+        if len(arrays_list) == 1:
+            return [alone(arrays_list[0])]
+        sizes = [next(iter(arrays.values())).shape[0] for arrays in arrays_list]
+        total = sum(sizes)
+        try:
+            merged = {key: np.concatenate([arrays[key] for arrays in arrays_list])
+                      for key in arrays_list[0]}
             outputs = run_signature(signature, merged)
-            total = sum(item[1] for item in items)
             if any(value.ndim < 1 or value.shape[0] != total for value in outputs.values()):
                 raise RequestError(400, "outputs without a batch axis")
         except Exception:
-            for item in items:  # each request answers its own error (or result)
-                self._execute(signature, [item])
-            return
-        start = 0
-        for _, rows, future in items:
-            future.set_result(({key: value[start:start + rows]
-                                for key, value in outputs.items()}, total))
+            return [alone(arrays) for arrays in arrays_list]  # each its own error or result
+        results, start = [], 0
+        for rows in sizes:
+            results.append(({key: value[start:start + rows] for key, value in outputs.items()},
+                            total))
             start += rows
+        return results
 
 
-def predict(servable, body, batcher=None):
-    """The JSON answer of a `:predict` request `body` (a parsed JSON value)."""
+def parse_request(servable, body):
+    """A parsed `:predict` request `body` → `(signature, {input: array}, row_format)`.
+
+    Raises `RequestError` (400) when the request is malformed.
+    """
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object")
     name = body.get("signature_name", DEFAULT_SIGNATURE)
@@ -482,9 +562,12 @@ def predict(servable, body, batcher=None):
         raise _bad(f"Serving signature name: \"{name}\" not found in signature def")
     signature = servable.signatures[name]
     rows, columns = "instances" in body, "inputs" in body
-    if rows == columns:
-        raise _bad("JSON Value: exactly one of \"instances\" (row format) or \"inputs\" "
-                   "(columnar format) must be given")
+    # TF Serving's messages (json_tensor.cc).
+    if rows and columns:
+        raise _bad("JSON Value: Not formatted correctly expecting only one of 'inputs' or "
+                   "'instances' keys to exist")
+    if not rows and not columns:
+        raise _bad("Missing 'inputs' or 'instances' key")
     if rows:
         arrays = _row_inputs(body["instances"], signature)
         sizes = {array.shape[0] if array.ndim else None for array in arrays.values()}
@@ -492,11 +575,12 @@ def predict(servable, body, batcher=None):
             raise _bad("the named inputs of the instances must share their 0th dimension")
     else:
         arrays = _columnar_inputs(body["inputs"], signature)
-    if batcher is not None and batcher.accepts(signature, arrays):
-        outputs = batcher.run(servable, signature, arrays)
-    else:
-        outputs = run_signature(signature, arrays)
-    if rows:
+    return signature, arrays, rows
+
+
+def format_answer(signature, outputs, row_format):
+    """The JSON answer (a dict) of `signature`'s `outputs` ({name: numpy array})."""
+    if row_format:
         batch = {array.shape[0] if array.ndim else None for array in outputs.values()}
         if len(batch) != 1 or None in batch:
             raise _bad("the outputs do not share a batch dimension; use the columnar "
@@ -511,6 +595,12 @@ def predict(servable, body, batcher=None):
     if len(outputs) == 1:
         return {"outputs": next(iter(as_json.values()))}
     return {"outputs": as_json}
+
+
+def predict(servable, body):
+    """The JSON answer (a dict) of a `:predict` request `body` (a parsed JSON value)."""
+    signature, arrays, row_format = parse_request(servable, body)
+    return format_answer(signature, run_signature(signature, arrays), row_format)
 
 
 def status(servables):
@@ -537,8 +627,8 @@ def _error_payload(e):
 def _json_response(code, payload, close=False, headers=()):
     from aiohttp import web
 
-    response = web.Response(status=code, body=json.dumps(payload).encode("utf-8"),
-                            content_type="application/json")
+    body = b"" if payload is None else json.dumps(payload).encode("utf-8")
+    response = web.Response(status=code, body=body, content_type="application/json")
     response.headers["Server"] = "kzoo-serve"
     for key, value in headers:
         response.headers[key] = value
@@ -572,6 +662,47 @@ def _json_errors_middleware(server):
     return json_errors
 
 
+# Requests up to this size are decoded on the event loop, answers of up to this many
+# values formatted there; bigger ones in the thread pool.
+_INLINE_BYTES = 64 * 1024
+_INLINE_VALUES = 16 * 1024
+
+
+def _parse_json(body):
+    """A request body (bytes) as JSON: an object, else 400 (TF Serving's ParseJson)."""
+    if not body:
+        raise _bad("JSON Parse error: The document is empty")
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _bad(f"JSON Parse error: {e}") from None
+    if not isinstance(parsed, dict):
+        raise _bad(f"JSON Value: {json.dumps(parsed)[:200]} Is not object")
+    if not isinstance(parsed.get("signature_name", ""), str):
+        raise _bad("JSON Value: \"signature_name\" must be a string")
+    return parsed
+
+
+def _model_info(match):
+    """`(name, version, label, last group)` of a path match, percent-decoded as TF
+    Serving decodes them; a version beyond int64 is 400."""
+    name, version, label, last = match.groups()
+    if name is not None:
+        name = urllib.parse.unquote(name)
+    if label is not None:
+        label = urllib.parse.unquote(label)
+    if version is not None:
+        if int(version) >= 2 ** 63:
+            raise _bad(f"Failed to convert version: {version} to numeric.")
+        version = int(version)
+    return name, version, label, last
+
+
+def predict_arrays(signature, arrays, row_format):
+    """The JSON answer of `signature` run on `arrays` (in a thread)."""
+    return format_answer(signature, run_signature(signature, arrays), row_format)
+
+
 class _Handler:
     """Answers TF Serving's REST requests (aiohttp) from `server.registry`; model calls
     run in `server.executor` so that the event loop keeps serving."""
@@ -585,35 +716,51 @@ class _Handler:
                                                                 function, *args)
 
     async def handle(self, request):
-        method = request.method.upper()
-        if method == "HEAD":
-            method = "GET"
-        if method not in ("GET", "POST"):
-            return _json_response(405, {"error": f"Method {request.method} not allowed"},
-                                  close=True)
+        self.server.active_requests += 1
+        try:
+            return await self._handle(request)
+        finally:
+            self.server.active_requests -= 1
+
+    async def _handle(self, request):
+        # As TF Serving's http_server.cc: only paths under /v1/ are the API's (others
+        # 404); there, GET and POST requests that match its path patterns are
+        # answered, OPTIONS is a CORS preflight, and anything else is InvalidArgument
+        # "Malformed request: METHOD PATH" (400).
         close = False
         try:
             path = request.raw_path.split("?", 1)[0].split("#", 1)[0]
-            if method == "POST":
+            if not _API.match(path):
+                raise RequestError(404, f"Not found: {request.method} {path} (the REST "
+                                        f"API is under /v1/)")
+            if request.method == "OPTIONS":
+                if re.search(r"https?://", request.headers.get("Origin", "")):
+                    return _json_response(200, None)
+                raise _bad("Origin header is missing in CORS preflight")
+            if request.method == "POST" and _PREDICT.match(path):
                 return await self._post(request, path)
-            match = _STATUS.match(path)
+            match = _STATUS.match(path) if request.method == "GET" else None
             if match is None:
-                if _PREDICT.match(path):
-                    raise RequestError(405, f"Method {method} not allowed on {path}; "
-                                            f"use POST")
-                raise RequestError(404, f"Malformed request: {method} {path}")
-            name, version, label, meta = match.groups()
+                raise _bad(f"Malformed request: {request.method} {path}")
+            name, version, label, meta = _model_info(match)
             if not name:
                 raise _bad("Missing model name in request.")
             if label is not None:
-                raise RequestError(404, f"Unrecognized servable version label: {label}")
+                raise _bad(f"Unrecognized servable version label: {label}")
             registry = self.server.registry
             if meta:
-                servable = registry.get(name, None if version is None else int(version))
-                return _json_response(200, metadata(servable))
+                return _json_response(200, metadata(registry.get(name, version)))
             if version is None:
-                return _json_response(200, status(registry.versions(name)))
-            return _json_response(200, status([registry.get(name, int(version))]))
+                try:
+                    return _json_response(200, status(registry.versions(name)))
+                except RequestError:
+                    raise RequestError(404, f"Could not find any versions of model "
+                                            f"{name}") from None
+            try:
+                return _json_response(200, status([registry.get(name, version)]))
+            except RequestError:
+                raise RequestError(404, f"Could not find version {version} of model "
+                                        f"{name}") from None
         except RequestError as e:
             return _json_response(e.status, {"error": e.message},
                                   close or e.status in (411, 413))
@@ -624,35 +771,35 @@ class _Handler:
             return _json_response(500, _error_payload(e), close)
 
     async def _post(self, request, path):
-        match = _PREDICT.match(path)
-        if match is None:
-            if _STATUS.match(path):
-                raise RequestError(405, f"Method POST not allowed on {path}; use GET")
-            raise RequestError(404, f"Malformed request: POST {path}")
         body = await self._read_body(request)
-        name, version, label, verb = match.groups()
+        name, version, label, verb = _model_info(_PREDICT.match(path))
+        # TF Serving's order: the version label, the JSON, the signature name, then
+        # the servable (404), then the inputs.
         if label is not None:
-            raise RequestError(404, f"Unrecognized servable version label: {label}")
+            raise _bad(f"Unrecognized servable version label: {label}")
         if verb.lower() != "predict":
             raise _bad(f"{verb} is not supported by kzoo serve (only :predict)")
-        servable = self.server.registry.get(name, None if version is None else int(version))
-        try:
-            parsed = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise _bad(f"JSON Parse error: {e}") from None
-        answer, rows = await self._call(self._predict, servable, parsed)
-        # With --batching: the rows of the call that answered (this request's and those
-        # merged with it).
-        return _json_response(200, answer, headers=() if rows is None
-                              else (("X-Kzoo-Batch-Rows", str(rows)),))
-
-    def _predict(self, servable, parsed):
-        """Runs in an executor thread: `(answer, batch rows or None)`."""
+        # A small request is decoded on the event loop (cheaper than a thread hop); a
+        # large one in the pool, so that the loop keeps serving.
+        small = len(body) <= _INLINE_BYTES
+        parsed = _parse_json(body) if small else await self._call(_parse_json, body)
+        servable = self.server.registry.get(name, version)
+        if small:
+            signature, arrays, row_format = parse_request(servable, parsed)
+        else:
+            signature, arrays, row_format = await self._call(parse_request, servable, parsed)
         batcher = self.server.batcher
-        if batcher is not None:
-            batcher.last.rows = None
-        answer = predict(servable, parsed, batcher)
-        return answer, (None if batcher is None else batcher.last.rows)
+        if batcher is None or not batcher.accepts(signature, arrays):
+            answer = await self._call(predict_arrays, signature, arrays, row_format)
+            return _json_response(200, answer)
+        outputs, rows = await batcher.run(signature, arrays, self.server.executor)
+        if sum(value.size for value in outputs.values()) <= _INLINE_VALUES:
+            answer = format_answer(signature, outputs, row_format)
+        else:
+            answer = await self._call(format_answer, signature, outputs, row_format)
+        # The rows of the model call that answered (this request's and those merged
+        # with it).
+        return _json_response(200, answer, headers=(("X-Kzoo-Batch-Rows", str(rows)),))
 
     async def _read_body(self, request):
         """The request body, after the size checks (413 over the limit). A chunked body
@@ -724,13 +871,17 @@ class ModelServer:
         self.max_body = int(max_body)
         self.poll = float(poll)
         self.verbose = verbose
-        if workers is None:  # enough threads for a full batch to gather
-            workers = max(32, 2 * (batcher.max_batch_size if batcher is not None else 0))
+        if workers is None:
+            workers = 32
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=int(workers), thread_name_prefix="kzoo-serve-model")
         self._stop = threading.Event()
         self._loop = None
         self._stopped = None
+        self._runner = None
+        self.active_requests = 0  # requests inside the handler (event loop only)
+        if batcher is not None:
+            batcher.idle_connections = self.idle_connections
         self.registry.scan()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=128,
@@ -740,6 +891,13 @@ class ModelServer:
         self._poller = threading.Thread(target=self._poll_loop, name="kzoo-serve-poll",
                                         daemon=True)
         self._poller.start()
+
+    def idle_connections(self):
+        """Open connections without a request in the server (event loop only)."""
+        server = self._runner.server if self._runner is not None else None
+        if server is None:
+            return None
+        return len(server.connections) - self.active_requests
 
     def _poll_loop(self):
         while not self._stop.wait(self.poll):
@@ -774,6 +932,7 @@ class ModelServer:
         if self.verbose:
             logging.basicConfig(level=logging.INFO)
         await runner.setup()
+        self._runner = runner
         try:
             site = web.SockSite(runner, self.socket)
             await site.start()

@@ -267,7 +267,12 @@ def _malformed(port):
         ("unknown model", "POST", "/v1/models/nope:predict", {"instances": good}, 404),
         ("unknown version", "POST", "/v1/models/lenet/versions/99:predict",
          {"instances": good}, 404),
-        ("label", "POST", "/v1/models/lenet/labels/stable:predict", {"instances": good}, 404),
+        ("label", "POST", "/v1/models/lenet/labels/stable:predict", {"instances": good}, 400),
+        ("status of a label", "GET", "/v1/models/lenet/labels/stable", None, 400),
+        ("version beyond int64", "GET", "/v1/models/lenet/versions/99999999999999999999",
+         None, 400),
+        ("bad JSON for an unknown model", "POST", "/v1/models/nope:predict", "{", 400),
+        ("empty body", "POST", predict, b"", 400),
         ("classify", "POST", "/v1/models/lenet:classify", {"examples": []}, 400),
         ("status of unknown model", "GET", "/v1/models/nope", None, 404),
         ("status of unknown version", "GET", "/v1/models/lenet/versions/7", None, 404),
@@ -275,9 +280,12 @@ def _malformed(port):
          None, 404),
         ("no model name", "GET", "/v1/models", None, 400),
         ("unknown path", "GET", "/v2/whatever", None, 404),
-        ("GET on predict", "GET", predict, None, 405),
-        ("POST on status", "POST", "/v1/models/lenet", {"instances": good}, 405),
-        ("DELETE", "DELETE", "/v1/models/lenet", None, 405),
+        ("unknown path under /v1", "GET", "/v1/whatever", None, 400),
+        ("GET on predict", "GET", predict, None, 400),
+        ("POST on status", "POST", "/v1/models/lenet", {"instances": good}, 400),
+        ("DELETE", "DELETE", "/v1/models/lenet", None, 400),
+        ("PUT on predict", "PUT", predict, {"instances": good}, 400),
+        ("OPTIONS without Origin", "OPTIONS", "/v1/models/lenet", None, 400),
         ("over the body limit", "POST", predict, b" " * (32 * 2**20 + 1), 413),
     ]
     results = []
@@ -322,6 +330,45 @@ def test_malformed_requests(server, images, expected):
     assert _call(port, "GET", "/v1/models/lenet")[0] == 200
 
 
+def test_errors_as_tf_serving_words_them(server):
+    """Messages and codes of tensorflow/serving (http_rest_api_handler.cc,
+    get_model_status_impl.cc, basic_manager.cc, server_core.cc, json_tensor.cc)."""
+    port = server["port"]
+    good = {"instances": np.zeros((1, 28, 28, 1)).tolist()}
+    cases = [
+        ("GET", "/v1/models/nope", None, 404, "Could not find any versions of model nope"),
+        ("GET", "/v1/models/lenet/versions/7", None, 404,
+         "Could not find version 7 of model lenet"),
+        ("GET", "/v1/models/nope/metadata", None, 404,
+         "Servable not found for request: Latest(nope)"),
+        ("POST", "/v1/models/nope:predict", good, 404,
+         "Servable not found for request: Latest(nope)"),
+        ("POST", "/v1/models/lenet/versions/9:predict", good, 404,
+         "Servable not found for request: Specific(lenet, 9)"),
+        ("POST", "/v1/models/lenet/labels/canary:predict", good, 400,
+         "Unrecognized servable version label: canary"),
+        ("GET", "/v1/models", None, 400, "Missing model name in request."),
+        ("GET", "/v1/models/lenet:predict", None, 400,
+         "Malformed request: GET /v1/models/lenet:predict"),
+        ("POST", "/v1/models/lenet", good, 400, "Malformed request: POST /v1/models/lenet"),
+        ("POST", "/v1/models/lenet:predict", {"signature_name": "x", **good}, 400,
+         'Serving signature name: "x" not found in signature def'),
+        ("POST", "/v1/models/lenet:predict", {}, 400, "Missing 'inputs' or 'instances' key"),
+        ("POST", "/v1/models/lenet:predict", b"", 400, "JSON Parse error: The document is empty"),
+    ]
+    for method, path, body, want, message in cases:
+        code, answer, raw = _call(port, method, path, body)
+        assert (code, answer) == (want, {"error": message}), (method, path, raw[:300])
+    # A CORS preflight with an Origin is answered 200 with an empty body.
+    code, _, raw = _call(port, "OPTIONS", "/v1/models/lenet:predict",
+                         headers={"Origin": "http://example.com"})
+    assert (code, raw) == (200, b"")
+    # The model name is percent-decoded, as TF Serving does.
+    assert _call(port, "GET", "/v1/models/len%65t")[0] == 200
+    code, answer, _ = _call(port, "POST", "/v1/models/len%65t/versions/1:predict", good)
+    assert code == 200 and len(answer["predictions"]) == 1
+
+
 def _chunked(port, path, body, chunk=4096):
     """`(status, parsed JSON)` of a POST whose body is sent with chunked transfer coding."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -358,14 +405,16 @@ def test_chunked_body(server, images, expected):
     assert _call(port, "GET", "/v1/models/lenet")[0] == 200
 
 
-def test_concurrent_clients(server, images, expected):
-    url = f"http://127.0.0.1:{server['port']}"
+def _concurrent_clients(port, images, expected, clients, requests):
+    """`clients` threads × `requests` `Client.predict` calls of 1-4 images each; every
+    answer compared with the Keras model's in this process."""
+    url = f"http://127.0.0.1:{port}"
     errors, mismatches, done = [], [], []
 
     def worker(seed):
         client = Client(url)
         rng = np.random.default_rng(seed)
-        for _ in range(50):
+        for _ in range(requests):
             start = int(rng.integers(0, 28))
             count = int(rng.integers(1, 5))
             try:
@@ -373,19 +422,33 @@ def test_concurrent_clients(server, images, expected):
             except Exception as e:  # noqa: BLE001 - counted, then asserted zero
                 errors.append(repr(e))
                 continue
-            if not np.allclose(result["probabilities"], expected[start:start + count],
-                               atol=1e-5, rtol=0):
+            if not (np.allclose(result["probabilities"], expected[start:start + count],
+                                atol=1e-5, rtol=0)
+                    and np.array_equal(result["classes"],
+                                       expected[start:start + count].argmax(-1))):
                 mismatches.append((start, count))
             done.append(1)
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=600)
     assert not errors, errors[:5]
     assert not mismatches, mismatches[:5]
-    assert len(done) == 8 * 50
+    assert len(done) == clients * requests
+
+
+def test_concurrent_clients(server, images, expected):
+    _concurrent_clients(server["port"], images, expected, clients=8, requests=50)
+
+
+@pytest.mark.heavy
+def test_concurrent_clients_full(server, images, expected):
+    """Issue 11's count, 8 clients × 500 requests: 151 s on the 2 shared cores here, so
+    kept out of the default run; `benchmarks/serving.py` runs the same check against
+    the unbatched and the batching server."""
+    _concurrent_clients(server["port"], images, expected, clients=8, requests=500)
 
 
 def test_new_version_is_served_without_restart(server, base, images, expected):

@@ -1,0 +1,627 @@
+"""`kzoo serve` (TF Serving's REST API) against the Keras model called in process.
+
+Exports the shipped LeNet checkpoint with `kzoo.serving.export_version` into a
+temporary base folder, starts two real `python -m kzoo serve BASE` processes on
+free localhost ports (unbatched, and with `--batching`) and measures:
+
+- batch-1 latency, p50 and p99: one HTTP `:predict` request at a time from a
+  client process without TensorFlow (`http.client`, one kept-alive
+  connection, bodies encoded beforehand, answers parsed), timed in turns of 20
+  calls with three in-process calls of the same model in this process: the
+  Keras model called eagerly (`model(x)`), the Keras model compiled
+  (`tf.function(model)`) and the exported `serving_default` signature loaded
+  with `tf.saved_model.load` (the graph the server runs). The overhead is HTTP
+  p50 minus in-process p50; the goal is judged against the fastest in-process
+  call. Where the time goes is measured in this process with the server's own
+  functions: JSON decoding, JSON → tensors, the signature call, JSON encoding;
+  the rest is the HTTP stack, the thread hop and the client;
+- throughput (requests/s, one image per request) with and without
+  `--batching` at 1, 8 and 32 concurrent clients (aiohttp client coroutines,
+  one kept-alive connection each), the two servers taking turns so that other
+  load weighs on both alike, with the CPU time the server and the client
+  spent per request; clients and server share the machine's cores;
+- correctness: 8 concurrent clients × 500 requests (`kzoo.serving.Client`,
+  1-4 images each) against each server, every answer compared with the Keras
+  model's in-process probabilities (1e-5) and top-1 classes.
+
+Goals (issue 11): with batching ≥ 2× the unbatched throughput at 8 clients;
+p50 overhead of the HTTP path ≤ 2 ms over the in-process call. Writes
+`benchmarks/results/serving.json` and `.md`. A run takes a few minutes; the
+correctness check is most of it when the machine is busy (`--check-requests 0`
+skips it); `--seconds`, `--rounds` and `--latency-requests` lengthen a run.
+
+    python -m benchmarks serving [--latency-requests 300] [--seconds 6] [--rounds 3]
+        [--clients 1,8,32] [--check-requests 500] [--max-batch-size 32]
+        [--batch-timeout-ms 5] [--no-write]
+"""
+
+import argparse
+import asyncio
+import contextlib
+import http.client
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from benchmarks.results_io import write_results
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKPOINT = "lenet_fashion_mnist"
+MODEL_NAME = "lenet"
+PREDICT_PATH = f"/v1/models/{MODEL_NAME}:predict"
+GOAL_SPEEDUP, GOAL_OVERHEAD_MS = 2.0, 2.0
+ATOL = 1e-5
+
+
+# --------------------------------------------------------------------------- #
+# Server processes
+# --------------------------------------------------------------------------- #
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(port, path, timeout=5):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def serving(base, *args, log_path=None, startup_timeout=120):
+    """A `kzoo serve BASE --port P *args` process, once it answers; yields `(port, pid)`."""
+    port = _free_port()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    log = open(log_path or os.devnull, "wb")
+    process = subprocess.Popen([sys.executable, "-m", "kzoo", "serve", base, "--port",
+                                str(port), *args], stdout=log, stderr=log, env=env, cwd=REPO)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"kzoo serve exited with {process.returncode}; log: "
+                                   f"{log_path}")
+            try:
+                if _get(port, f"/v1/models/{MODEL_NAME}") == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"kzoo serve did not answer within {startup_timeout} s")
+            time.sleep(0.3)
+        yield port, process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+# --------------------------------------------------------------------------- #
+# Measurements
+# --------------------------------------------------------------------------- #
+
+
+def summary(seconds):
+    """p50, p99 and mean in ms of a list of durations in seconds."""
+    ms = np.asarray(seconds, dtype="float64") * 1e3
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "mean_ms": float(ms.mean()), "n": int(ms.size)}
+
+
+def _median_ms(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+# The HTTP client of the latency measurement: its own process, without TensorFlow (as
+# a real client), so that this process's TensorFlow thread pools, which keep spinning
+# for a moment after each in-process call, never weigh on the HTTP path. Reads lines
+# "FIRST COUNT" and answers each with one JSON line of durations and probabilities.
+_HTTP_CLIENT = r"""
+import http.client, json, sys, time
+port, path, bodies = int(sys.argv[1]), sys.argv[2], json.load(open(sys.argv[3]))
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+headers = {"Content-Type": "application/json"}
+for line in sys.stdin:
+    first, count = map(int, line.split())
+    times, answers = [], []
+    for k in range(first, first + count):
+        body = bodies[k % len(bodies)].encode("utf-8")
+        start = time.perf_counter()
+        conn.request("POST", path, body, headers)
+        answer = conn.getresponse()
+        raw = answer.read()
+        if answer.status != 200:
+            sys.exit(f"HTTP {answer.status}: {raw[:300]!r}")
+        probabilities = json.loads(raw)["predictions"][0]["probabilities"]
+        times.append(time.perf_counter() - start)
+        answers.append(probabilities)
+    print(json.dumps({"times": times, "answers": answers}), flush=True)
+"""
+
+
+def latency(port, model, signature, images, requests, block=20, warmup=30):
+    """Batch-1 latency of the HTTP path and of three in-process calls.
+
+    The four paths run in turns of `block` consecutive calls (so that other load on
+    the machine weighs on all of them alike) until each made `requests` calls. The
+    HTTP requests come from a child process (`_HTTP_CLIENT`: `http.client`, one
+    kept-alive connection, bodies encoded beforehand, answers parsed).
+    """
+    bodies = [json.dumps({"instances": image[None].tolist()}) for image in images]
+    inputs = [tf.constant(image[None]) for image in images]
+    compiled = tf.function(model, reduce_retracing=True)
+    calls = {
+        "keras_eager": lambda i: model(inputs[i], training=False).numpy()[0],
+        "keras_compiled": lambda i: compiled(inputs[i]).numpy()[0],
+        "signature_in_process": lambda i: signature(images=inputs[i])["probabilities"]
+        .numpy()[0],
+    }
+    times = {key: [] for key in ["http", *calls]}
+    worst = 0.0
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(bodies, f)
+    client = subprocess.Popen([sys.executable, "-c", _HTTP_CLIENT, str(port), PREDICT_PATH,
+                               f.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+
+    def over_http(first, count):
+        client.stdin.write(f"{first} {count}\n")
+        client.stdin.flush()
+        line = client.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the HTTP client exited with {client.wait()}")
+        return json.loads(line)
+
+    try:
+        over_http(0, warmup)
+        for call in calls.values():
+            for i in range(warmup):
+                call(i % len(images))
+        for turn in range(-(-requests // block)):
+            first, count = turn * block, min(block, requests - turn * block)
+            answer = over_http(first, count)
+            times["http"] += answer["times"]
+            for j, probabilities in enumerate(answer["answers"]):
+                worst = max(worst, float(np.abs(np.asarray(probabilities) - expected_of(
+                    model, images, (first + j) % len(images))).max()))
+            for key, call in calls.items():
+                for k in range(first, first + count):
+                    start = time.perf_counter()
+                    got = call(k % len(images))
+                    times[key].append(time.perf_counter() - start)
+                    worst = max(worst, float(np.abs(got - expected_of(
+                        model, images, k % len(images))).max()))
+    finally:
+        client.stdin.close()
+        client.wait(timeout=30)
+        os.unlink(f.name)
+    result = {key: summary(value) for key, value in times.items()}
+    result["overhead_ms"] = {key: result["http"]["p50_ms"] - result[key]["p50_ms"]
+                             for key in calls}
+    result["max_abs_difference"] = worst
+    result["block"] = block
+    return result
+
+
+_EXPECTED = {}
+
+
+def expected_of(model, images, k):
+    """The Keras model's probabilities of image `k` (batch 1, computed once)."""
+    key = (id(model), id(images), k)
+    if key not in _EXPECTED:
+        _EXPECTED[key] = model.predict(images[k:k + 1], verbose=0)[0]
+    return _EXPECTED[key]
+
+
+def breakdown(base, images, repeats=300):
+    """Median ms of the server's own steps on one batch-1 request, run in this process."""
+    from kzoo.serving import server
+
+    servable = server.Servable(MODEL_NAME, 1, os.path.join(base, MODEL_NAME, "1"))
+    signature = servable.signatures["serving_default"]
+    body = json.dumps({"instances": images[:1].tolist()}).encode("utf-8")
+    parsed = json.loads(body)
+    arrays = {"images": images[:1]}
+    answer = server.predict(servable, parsed)
+    for _ in range(20):
+        server.predict(servable, json.loads(body))
+    steps = {
+        "json_decode": lambda: json.loads(body.decode("utf-8")),
+        "to_tensors": lambda: server._row_inputs(parsed["instances"], signature),
+        "signature_call": lambda: server.run_signature(signature, arrays),
+        "predict": lambda: server.predict(servable, parsed),
+        "json_encode": lambda: json.dumps(answer).encode("utf-8"),
+    }
+    result = {key: _median_ms(fn, repeats) for key, fn in steps.items()}
+    result["request_body_bytes"] = len(body)
+    result["answer_bytes"] = len(json.dumps(answer))
+    return result
+
+
+async def _load(port, bodies, clients, seconds, warmup):
+    """`clients` coroutines posting batch-1 requests for `warmup + seconds` s."""
+    import aiohttp
+
+    url = f"http://127.0.0.1:{port}{PREDICT_PATH}"
+    headers = {"Content-Type": "application/json"}
+    done, errors, rows, made = [], [], [], [0]
+    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        start = time.perf_counter()
+        begin, end = start + warmup, start + warmup + seconds
+
+        async def client(c):
+            i = c
+            while time.perf_counter() < end:
+                sent = time.perf_counter()
+                try:
+                    async with session.post(url, data=bodies[i % len(bodies)],
+                                            headers=headers) as answer:
+                        raw = await answer.read()
+                        ok = answer.status == 200 and \
+                            len(json.loads(raw)["predictions"]) == 1
+                        batch = answer.headers.get("X-Kzoo-Batch-Rows")
+                except Exception as e:  # noqa: BLE001 - counted and reported
+                    ok, batch, raw = False, None, repr(e).encode()
+                now = time.perf_counter()
+                made[0] += 1
+                if begin <= now <= end:  # completed in the window
+                    if ok:
+                        done.append(now - sent)
+                        if batch is not None:
+                            rows.append(int(batch))
+                    else:
+                        errors.append(raw[:200].decode("utf-8", "replace"))
+                i += clients
+
+        await asyncio.gather(*(client(c) for c in range(clients)))
+    return done, errors, rows, made[0]
+
+
+def _cpu_seconds(pid):
+    """User + system CPU seconds of process `pid` so far (Linux /proc), else None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def throughput(servers, images, clients, seconds, warmup, rounds=3):
+    """Requests/s of `clients` concurrent clients, one image per request, against each
+    server of `servers` ({batching: (port, pid)}); the servers take turns, `rounds`
+    turns of `seconds / rounds` each (plus `warmup`), so that other load weighs on
+    both alike. Also the CPU time the server and this client process spent per
+    request (warm-up included)."""
+    bodies = [json.dumps({"instances": image[None].tolist()}).encode("utf-8")
+              for image in images]
+    got = {batching: ([], [], []) for batching in servers}
+    cpu = {batching: [0.0, 0.0, 0] for batching in servers}  # server s, client s, requests
+    for _ in range(rounds):
+        for batching, (port, pid) in servers.items():
+            server_before, client_before = _cpu_seconds(pid), time.process_time()
+            done, errors, rows, sent = asyncio.run(_load(port, bodies, clients,
+                                                         seconds / rounds, warmup))
+            server_after, client_after = _cpu_seconds(pid), time.process_time()
+            if server_before is not None and server_after is not None:
+                cpu[batching][0] += server_after - server_before
+            cpu[batching][1] += client_after - client_before
+            cpu[batching][2] += sent
+            for total, part in zip(got[batching], (done, errors, rows)):
+                total.extend(part)
+    result = []
+    for batching, (done, errors, rows) in got.items():
+        server_cpu, client_cpu, sent = cpu[batching]
+        row = {"batching": batching, "clients": clients, "seconds": seconds,
+               "rounds": rounds, "requests": len(done), "requests_per_s": len(done) / seconds,
+               "errors": len(errors), "first_errors": errors[:3],
+               "latency": summary(done) if done else None,
+               "mean_batch_rows": float(np.mean(rows)) if rows else None,
+               "server_cpu_ms_per_request": 1e3 * server_cpu / sent if sent else None,
+               "client_cpu_ms_per_request": 1e3 * client_cpu / sent if sent else None}
+        print(f"  {'batching' if batching else 'unbatched':9s} {clients:3d} clients: "
+              f"{row['requests_per_s']:7.1f} req/s"
+              + (f", p50 {row['latency']['p50_ms']:.2f} ms" if done else "")
+              + (f", mean batch {row['mean_batch_rows']:.1f} rows" if rows else "")
+              + (f", {len(errors)} errors" if errors else "")
+              + (f"; CPU per request: server {row['server_cpu_ms_per_request']:.2f} ms, "
+                 f"client {row['client_cpu_ms_per_request']:.2f} ms" if sent else ""),
+              flush=True)
+        result.append(row)
+    return result
+
+
+def correctness(port, images, expected, clients, requests):
+    """`clients` threads × `requests` requests of 1-4 images through `Client`."""
+    from kzoo.serving import Client
+
+    url = f"http://127.0.0.1:{port}"
+    errors, mismatches, answered = [], [], []
+
+    def worker(seed):
+        client = Client(url)
+        rng = np.random.default_rng(seed)
+        for _ in range(requests):
+            start = int(rng.integers(0, len(images) - 4))
+            count = int(rng.integers(1, 5))
+            try:
+                result = client.predict(MODEL_NAME, images[start:start + count])
+            except Exception as e:  # noqa: BLE001 - counted and reported
+                errors.append(repr(e)[:200])
+                continue
+            want = expected[start:start + count]
+            if not (result["probabilities"].shape == want.shape
+                    and np.allclose(result["probabilities"], want, atol=ATOL, rtol=0)
+                    and np.array_equal(result["classes"], want.argmax(-1))):
+                mismatches.append((seed, start, count))
+            answered.append(count)
+
+    begin = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - begin
+    return {"clients": clients, "requests_per_client": requests,
+            "answered": len(answered), "images": int(sum(answered)), "errors": len(errors),
+            "mismatches": len(mismatches), "first_errors": errors[:3],
+            "first_mismatches": mismatches[:3], "seconds": seconds,
+            "passed": not errors and not mismatches and len(answered) == clients * requests}
+
+
+# --------------------------------------------------------------------------- #
+# The run, its verdicts and its report
+# --------------------------------------------------------------------------- #
+
+
+def _cell(rows, batching, clients):
+    return next((r for r in rows if r["batching"] == batching and r["clients"] == clients),
+                None)
+
+
+def verdicts(results):
+    """The two goals, computed from the measurements."""
+    rows = results["throughput"]
+    unbatched, batched = _cell(rows, False, 8), _cell(rows, True, 8)
+    if unbatched and batched and unbatched["requests_per_s"] > 0:
+        speedup = batched["requests_per_s"] / unbatched["requests_per_s"]
+        throughput_goal = {"speedup_at_8": speedup, "met": speedup >= GOAL_SPEEDUP}
+    else:
+        throughput_goal = {"speedup_at_8": None, "met": None}
+    lat = results["latency"]
+    fastest = min(("keras_eager", "keras_compiled", "signature_in_process"),
+                  key=lambda key: lat[key]["p50_ms"])
+    overhead = lat["overhead_ms"][fastest]
+    return {"throughput": throughput_goal,
+            "overhead": {"baseline": fastest, "overhead_ms": overhead,
+                         "vs_keras_eager_ms": lat["overhead_ms"]["keras_eager"],
+                         "met": overhead <= GOAL_OVERHEAD_MS}}
+
+
+def run(*, latency_requests=300, seconds=6.0, warmup=0.5, rounds=3, clients=(1, 8, 32),
+        check_clients=8, check_requests=500, max_batch_size=32, batch_timeout_ms=5.0,
+        images=64, log_dir=None):
+    import aiohttp
+    import keras
+
+    from kzoo.serving import export_version, load_source
+
+    began = time.monotonic()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (images, 28, 28, 1)).astype("float32")
+    model, info = load_source(CHECKPOINT)
+    expected = model.predict(pixels, verbose=0)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="kzoo-bench-serving-") as tmp:
+        base = os.path.join(tmp, "serving")
+        export_version(CHECKPOINT, MODEL_NAME, version=1, base=base)
+        signature = tf.saved_model.load(
+            os.path.join(base, MODEL_NAME, "1")).signatures["serving_default"]
+        logs = log_dir or tmp
+        throughput_rows, checks = [], []
+        print("breakdown of one request's work (in process) ...", flush=True)
+        steps = breakdown(base, pixels)
+        batch_args = ["--batching", "--max-batch-size", str(max_batch_size),
+                      "--batch-timeout-ms", str(batch_timeout_ms)]
+        with serving(base, log_path=os.path.join(logs, "serve.log")) as plain, \
+                serving(base, *batch_args,
+                        log_path=os.path.join(logs, "serve-batching.log")) as batched:
+            (plain_port, _), (batched_port, _) = plain, batched
+            print(f"latency, {latency_requests} batch-1 requests per path ...", flush=True)
+            lat = latency(plain_port, model, signature, pixels, latency_requests)
+            print(f"  HTTP p50 {lat['http']['p50_ms']:.2f} ms; in process: eager "
+                  f"{lat['keras_eager']['p50_ms']:.2f}, compiled "
+                  f"{lat['keras_compiled']['p50_ms']:.2f}, signature "
+                  f"{lat['signature_in_process']['p50_ms']:.2f} ms", flush=True)
+            print(f"throughput, {rounds} alternating rounds per cell ...", flush=True)
+            for n in clients:
+                throughput_rows += throughput({False: plain, True: batched}, pixels, n,
+                                              seconds, warmup, rounds)
+            if check_requests:
+                for name, port in (("unbatched", plain_port), ("batching", batched_port)):
+                    checks.append({"server": name, **correctness(
+                        port, pixels, expected, check_clients, check_requests)})
+    for check in checks:
+        print(f"  correctness ({check['server']}): {check['clients']} clients × "
+              f"{check['requests_per_client']} requests, {check['errors']} errors, "
+              f"{check['mismatches']} mismatches, {check['seconds']:.1f} s", flush=True)
+    results = {
+        "benchmark": "serving",
+        "what": "kzoo serve (TF Serving REST) on localhost against the model in process",
+        "goals": {"batching_speedup_at_8_clients": GOAL_SPEEDUP,
+                  "p50_overhead_ms": GOAL_OVERHEAD_MS},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "tensorflow": tf.__version__, "keras": keras.__version__,
+                    "aiohttp": aiohttp.__version__, "platform": platform.platform(),
+                    "load_average_before": [round(v, 2) for v in load_before],
+                    "load_average_after": [round(v, 2) for v in os.getloadavg()]},
+        "model": {"checkpoint": CHECKPOINT, "architecture": info.get("architecture"),
+                  "params": info.get("params"), "input": "28x28x1 float32 pixels 0-255"},
+        "settings": {"latency_requests": latency_requests, "seconds": seconds,
+                     "warmup": warmup, "rounds": rounds, "clients": list(clients),
+                     "max_batch_size": max_batch_size, "batch_timeout_ms": batch_timeout_ms,
+                     "images": images, "check_clients": check_clients,
+                     "check_requests": check_requests},
+        "latency": lat,
+        "breakdown_ms": steps,
+        "throughput": throughput_rows,
+        "correctness": checks,
+        "wall_seconds": time.monotonic() - began,
+    }
+    results["verdicts"] = verdicts(results)
+    return results
+
+
+def _yes(met):
+    return "**met**" if met else ("**not met**" if met is False else "**undecided**")
+
+
+def to_markdown(results):
+    m, s, lat = results["machine"], results["settings"], results["latency"]
+    v = verdicts(results)
+    lines = [
+        f"`kzoo serve` on localhost, LeNet ({results['model']['params']:,} parameters, "
+        f"28×28×1), {m['cpus']} CPUs shared by server and clients, TF {m['tensorflow']}, "
+        f"Keras {m['keras']}, aiohttp {m['aiohttp']}, Python {m['python']}; load average "
+        f"{m['load_average_before'][0]:.2f} before, {m['load_average_after'][0]:.2f} after"
+        + (f"; the run took {results['wall_seconds'] / 60:.1f} min."
+           if "wall_seconds" in results else "."),
+        "",
+        f"Batch-1 latency ({lat['http']['n']} requests per path, in turns of "
+        f"{lat['block']} calls per path):",
+        "",
+        "| path | p50 ms | p99 ms | HTTP p50 overhead ms |",
+        "|---|---|---|---|",
+        f"| HTTP `:predict` (`http.client` in a client process, kept-alive) | "
+        f"{lat['http']['p50_ms']:.2f} | "
+        f"{lat['http']['p99_ms']:.2f} | — |",
+    ]
+    labels = {"keras_eager": "Keras `model(x)`, in process",
+              "keras_compiled": "Keras `tf.function(model)`, in process",
+              "signature_in_process": "exported `serving_default`, in process"}
+    for key, label in labels.items():
+        lines.append(f"| {label} | {lat[key]['p50_ms']:.2f} | {lat[key]['p99_ms']:.2f} | "
+                     f"{lat['overhead_ms'][key]:+.2f} |")
+    b = results["breakdown_ms"]
+    rest = lat["http"]["p50_ms"] - b["json_decode"] - b["predict"] - b["json_encode"]
+    lines += [
+        "",
+        f"Where one request's time goes (the server's functions in this process, medians "
+        f"of separate loops, so the parts need not add up): JSON decode of the "
+        f"{b['request_body_bytes']:,}-byte body {b['json_decode']:.2f} ms; `predict` "
+        f"{b['predict']:.2f} ms (alone: JSON → tensors {b['to_tensors']:.2f} ms, the "
+        f"signature call with output conversion {b['signature_call']:.2f} ms); JSON encode "
+        f"{b['json_encode']:.2f} ms; the rest of the HTTP p50 ({rest:.2f} ms) is aiohttp, "
+        "the hop to the model thread and back, the client and the kernel.",
+        "",
+        f"Throughput, one image per request: {s['seconds']:g} s per cell in "
+        f"{s['rounds']} turns that alternate between the two servers, each after "
+        f"{s['warmup']:g} s of warm-up (`--batching --max-batch-size {s['max_batch_size']} "
+        f"--batch-timeout-ms {s['batch_timeout_ms']:g}`); p50 is the latency under load:",
+        "",
+        "| clients | unbatched req/s | p50 ms | batching req/s | p50 ms | mean batch rows "
+        "| batching / unbatched |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in s["clients"]:
+        u, b_ = _cell(results["throughput"], False, n), _cell(results["throughput"], True, n)
+        if not u or not b_:
+            continue
+        ratio = b_["requests_per_s"] / u["requests_per_s"] if u["requests_per_s"] else 0.0
+
+        def p50(row):
+            return f"{row['latency']['p50_ms']:.2f}" if row["latency"] else "—"
+        errors = sum(r["errors"] for r in (u, b_))
+        lines.append(f"| {n} | {u['requests_per_s']:.1f} | {p50(u)} | "
+                     f"{b_['requests_per_s']:.1f} | {p50(b_)} | "
+                     f"{b_['mean_batch_rows'] or 0:.1f} | {ratio:.2f}×"
+                     + (f" ({errors} errors)" if errors else "") + " |")
+    if results["correctness"]:
+        lines += ["", "Correctness (`kzoo.serving.Client`, 1–4 images per request, answers "
+                  f"against the Keras model in process within {ATOL:g}):", ""]
+        for c in results["correctness"]:
+            lines.append(f"- {c['server']}: {c['clients']} clients × "
+                         f"{c['requests_per_client']} requests, {c['answered']} answered, "
+                         f"{c['errors']} errors, {c['mismatches']} mismatches "
+                         f"({c['seconds']:.1f} s) — {'passed' if c['passed'] else 'FAILED'}")
+    t, o = v["throughput"], v["overhead"]
+    speedup = "—" if t["speedup_at_8"] is None else f"{t['speedup_at_8']:.2f}×"
+    lines += [
+        "",
+        f"Goal: with batching ≥ {GOAL_SPEEDUP:g}× the unbatched throughput at 8 clients: "
+        f"{speedup} — {_yes(t['met'])}.",
+        f"Goal: p50 overhead of the HTTP path ≤ {GOAL_OVERHEAD_MS:g} ms over the in-process "
+        f"call (the fastest one, {labels[o['baseline']]}): {o['overhead_ms']:+.2f} ms — "
+        f"{_yes(o['met'])} (over the eager Keras call: {o['vs_keras_eager_ms']:+.2f} ms).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _ints(text):
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-requests", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=6.0,
+                        help="measured seconds per throughput cell")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="turns the two servers take per throughput cell")
+    parser.add_argument("--warmup", type=float, default=0.5, help="before each turn")
+    parser.add_argument("--clients", type=_ints, default=(1, 8, 32))
+    parser.add_argument("--check-clients", type=int, default=8)
+    parser.add_argument("--check-requests", type=int, default=500,
+                        help="requests per client of the correctness check (0: skip it)")
+    parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--batch-timeout-ms", type=float, default=5.0)
+    parser.add_argument("--log-dir", default=None, help="keep the servers' logs here")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    ns = parser.parse_args(argv)
+    results = run(latency_requests=ns.latency_requests, seconds=ns.seconds, warmup=ns.warmup,
+                  rounds=ns.rounds,
+                  clients=ns.clients, check_clients=ns.check_clients,
+                  check_requests=ns.check_requests, max_batch_size=ns.max_batch_size,
+                  batch_timeout_ms=ns.batch_timeout_ms, log_dir=ns.log_dir)
+    markdown = to_markdown(results)
+    if not ns.no_write:
+        write_results("serving", results, markdown)
+    print(markdown)
+    failed = [c for c in results["correctness"] if not c["passed"]]
+    if failed:
+        sys.exit(f"benchmarks serving: the correctness check failed: {failed}")
+
+
+if __name__ == "__main__":
+    main()
