@@ -3,7 +3,7 @@
 import importlib
 import sys
 
-BENCHMARKS = ["im2col_speed", "fashion_mnist_accuracy", "transfer", "serving", "speed"]
+BENCHMARKS = ["im2col_speed", "fashion_mnist_accuracy", "transfer", "serving", "tuning", "speed"]
 
 
 def main():
