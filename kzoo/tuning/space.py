@@ -136,7 +136,7 @@ def load_space(space, model):
 
     >>> space = kzoo.tuning.load_space("lenet", "lenet")
     >>> space.names
-    ['learning_rate', 'weight_decay', 'optimizer', 'batch_size']
+    ['learning_rate', 'weight_decay', 'optimizer', 'batch_size', 'schedule']
     """
     if isinstance(space, Space):
         table, source = space.to_dict(), space.source
