@@ -43,12 +43,15 @@ def class_names_for(model_file, num_classes):
 @click.argument("run_or_model_file")
 @click.option("--dataset", default="fashion_mnist", show_default=True)
 @click.option("--batch-size", default=512, show_default=True, type=click.IntRange(min=1))
-def evaluate_cmd(run_or_model_file, dataset, batch_size):
+@click.option("--tta", is_flag=True,
+              help="Test-time augmentation: the mean of the probabilities of each image and "
+                   "its horizontal flip.")
+def evaluate_cmd(run_or_model_file, dataset, batch_size, tta):
     """Evaluate a run directory or a .keras model on a dataset's test split."""
     result = evaluate_model_file(resolve_model_file(run_or_model_file, "RUN_OR_MODEL_FILE"),
-                                 dataset,
-                                 batch_size=batch_size)
-    click.echo(f"{dataset} test: accuracy {result['accuracy']:.4f}, loss {result['loss']:.4f} "
+                                 dataset, batch_size=batch_size, tta=tta)
+    click.echo(f"{dataset} test{' (flip TTA)' if tta else ''}: accuracy "
+               f"{result['accuracy']:.4f}, loss {result['loss']:.4f} "
                f"({result['examples']:,} images)")
 
 

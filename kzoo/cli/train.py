@@ -34,6 +34,9 @@ def _add_options(fn, config_cls):
         elif meta["multiple"]:
             fn = click.option(flag, field.name, multiple=True, metavar="KEY=VALUE",
                               help=meta["help"])(fn)
+        elif field.type is bool:
+            fn = click.option(flag, field.name, is_flag=True, default=field.default,
+                              help=meta["help"])(fn)
         else:
             default = field.default
             fn = click.option(flag, field.name, default=default, type=_click_type(field, meta),

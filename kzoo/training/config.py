@@ -12,6 +12,7 @@ import shlex
 from typing import Optional
 
 from kzoo.data import catalog, pipeline
+from kzoo.losses import SparseCategoricalCrossentropy
 from kzoo.models import registry
 from kzoo.optimizers import registry as optimizer_registry
 from kzoo.optimizers.schedules import SCHEDULES, make_schedule
@@ -55,12 +56,29 @@ class RunOptions:
             elif meta["multiple"]:
                 for key, item in sorted(value.items()):
                     parts += [flag, f"{key}={json.dumps(item)}"]
+            elif isinstance(value, bool):  # a flag: given when true
+                parts += [flag] if value else []
             elif value is not None and value != "":
                 parts += [flag, repr(value) if isinstance(value, float) else str(value)]
         return " ".join(shlex.quote(p) for p in parts + ["--output", str(output_dir)])
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    @classmethod
+    def defaults(cls):
+        """`{field: default}` of the fields that have one.
+
+        A `run.json` written before a field existed lacks it: its run was
+        made with the default (`kzoo.training.run_dir.prepare` reads it so).
+        """
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                values[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                values[f.name] = f.default_factory()
+        return values
 
     @classmethod
     def from_dict(cls, values):
@@ -85,17 +103,33 @@ class TrainConfig(RunOptions):
         optimizer: a `kzoo.optimizers.get` name.
         learning_rate: the initial learning rate.
         schedule: a `kzoo.optimizers.schedules.make_schedule` name:
-            `"constant"`, `"cosine"`, `"step"`, `"exponential"` or
-            `"inverse_time"`.
+            `"constant"`, `"cosine"`, `"step"`, `"exponential"`,
+            `"inverse_time"` or `"onecycle"`.
+        warmup_epochs: epochs (may be fractional) of a linear warmup to
+            `learning_rate` before `schedule`, which then runs over the
+            remaining steps (0 = none; not with `"onecycle"`, which has
+            its own).
+        momentum: the optimizer's `momentum` argument (`None` = the
+            optimizer's default): for `"sgd"`, `"momentum"`, `"nesterov"`
+            and `"rmsprop"`; any other optimizer refuses it.
         weight_decay: decoupled weight decay (0 = none).
-        augment: augmentations for the train split (`"flip,crop"`, see
-            `kzoo.data.load`).
+        label_smoothing: ε of the cross-entropy's smoothed targets
+            `(1 − ε)·onehot + ε/K` (0 = the plain sparse cross-entropy;
+            `kzoo.losses.SparseCategoricalCrossentropy`).
+        ema: momentum `m` of an exponential moving average of the weights
+            (Keras's optimizer `use_ema=True, ema_momentum=m`; e.g. 0.999;
+            0 = off). Validation, `model.keras` and the test metrics use
+            the averaged weights.
+        augment: augmentations for the train split (`"flip,crop,erase"`,
+            see `kzoo.data.load`).
         normalize: `"scale"` or `"standardize"` (in the model).
         validation_size: training examples held out for validation (0 = no
             validation set; `None` = a tenth of the training split, at most
             5,000).
         seed: seed of the weights, the split, the shuffle and the augmentation.
         conv_impl: `"native"` or `"im2col"`.
+        tta: test-time augmentation: the test metrics are those of the mean
+            of the probabilities of each image and of its horizontal flip.
         model_kwargs: further keyword arguments of the builder.
 
     Example:
@@ -120,7 +154,8 @@ class TrainConfig(RunOptions):
     weight_decay: float = dataclasses.field(default=0.0, metadata=option(
         "Decoupled weight decay (0 = none)."))
     augment: str = dataclasses.field(default="", metadata=option(
-        "Comma-separated subset of flip,crop,scale,color."))
+        "Comma-separated subset of " + ",".join(pipeline.AUGMENTATIONS)
+        + " (erase: random erasing)."))
     normalize: str = dataclasses.field(default="scale", metadata=option(
         "Input normalization inside the model.", choices=NORMALIZATIONS))
     validation_size: Optional[int] = dataclasses.field(default=None, metadata=option(
@@ -130,6 +165,19 @@ class TrainConfig(RunOptions):
         "Seed of weights, split, shuffle and augmentation."))
     conv_impl: str = dataclasses.field(default="native", metadata=option(
         "Convolution implementation.", choices=CONV_IMPLEMENTATIONS))
+    warmup_epochs: float = dataclasses.field(default=0.0, metadata=option(
+        "Epochs (may be fractional) of linear learning-rate warmup before the schedule "
+        "(0 = none; onecycle has its own)."))
+    momentum: Optional[float] = dataclasses.field(default=None, metadata=option(
+        "Momentum of sgd, momentum, nesterov or rmsprop [default: the optimizer's]."))
+    label_smoothing: float = dataclasses.field(default=0.0, metadata=option(
+        "Label smoothing ε of the cross-entropy, in [0, 1) (0 = none)."))
+    ema: float = dataclasses.field(default=0.0, metadata=option(
+        "Momentum of an exponential moving average of the weights, in [0, 1), e.g. 0.999; "
+        "validation, model.keras and the test metrics use it (0 = off)."))
+    tta: bool = dataclasses.field(default=False, metadata=option(
+        "Test-time augmentation: test metrics of the mean of the probabilities of each "
+        "image and its horizontal flip."))
     model_kwargs: dict = dataclasses.field(default_factory=dict, metadata=option(
         "Extra builder argument KEY=VALUE (JSON value), repeatable.", flag="--model-arg",
         multiple=True))
@@ -148,12 +196,20 @@ class TrainConfig(RunOptions):
         for name in ("epochs", "batch_size"):
             _check_int(getattr(self, name), name, minimum=1)
         _check_int(self.seed, "seed", minimum=0)
-        for name in ("learning_rate", "weight_decay"):
+        for name in ("learning_rate", "weight_decay", "warmup_epochs"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or isinstance(value, bool) or not (
-                    value >= 0 and value < float("inf")):
+            if not _is_number(value) or not (value >= 0 and value < float("inf")):
                 raise ValueError(f"Argument `{name}` must be a finite number >= 0. "
                                  f"Received: {name}={value!r}")
+        for name in ("label_smoothing", "ema"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 <= value < 1:
+                raise ValueError(f"Argument `{name}` must be a number in [0, 1) (0 = off). "
+                                 f"Received: {name}={value!r}")
+        if self.momentum is not None:
+            self._check_momentum()
+        if not isinstance(self.tta, bool):
+            raise ValueError(f"Argument `tta` must be True or False. Received: tta={self.tta!r}")
         for name, allowed in (("optimizer", tuple(optimizer_registry.OPTIMIZERS)),
                               ("schedule", SCHEDULES), ("normalize", NORMALIZATIONS),
                               ("conv_impl", CONV_IMPLEMENTATIONS)):
@@ -188,14 +244,40 @@ class TrainConfig(RunOptions):
             size = min(MAX_DEFAULT_VALIDATION, train_size // 10)
         return dataclasses.replace(self, validation_size=size)
 
+    def _check_momentum(self):
+        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+            raise ValueError(f"Argument `momentum` must be a number in [0, 1) or None. "
+                             f"Received: momentum={self.momentum!r}")
+        takes = [name for name in optimizer_registry.OPTIMIZERS if _takes_momentum(name)]
+        if self.optimizer in optimizer_registry.OPTIMIZERS and not _takes_momentum(
+                self.optimizer):
+            raise ValueError(f"Argument `momentum` applies to the optimizers {takes}; "
+                             f"{self.optimizer!r} has no momentum argument. Received: "
+                             f"momentum={self.momentum!r}, optimizer={self.optimizer!r}")
+
     def make_optimizer(self, steps_per_epoch):
-        """The run's optimizer, its learning rate following `schedule`."""
+        """The run's optimizer, from `optimizer`, `learning_rate`, `schedule` and the rest.
+
+        The learning rate follows `schedule` after `warmup_epochs`; `momentum`
+        is passed when set; `ema` > 0 turns on Keras's moving average of the
+        weights (`use_ema=True, ema_momentum=ema`).
+        """
         lr = make_schedule(self.schedule, self.learning_rate, epochs=self.epochs,
-                           steps_per_epoch=steps_per_epoch)
+                           steps_per_epoch=steps_per_epoch, warmup_epochs=self.warmup_epochs)
         kwargs = {"learning_rate": lr}
         if self.weight_decay:
             kwargs["weight_decay"] = self.weight_decay
+        if self.momentum is not None:
+            kwargs["momentum"] = self.momentum
+        if self.ema:
+            kwargs.update(use_ema=True, ema_momentum=float(self.ema))
         return optimizer_registry.get(self.optimizer, **kwargs)
+
+    def make_loss(self):
+        """The run's loss: the sparse cross-entropy, label-smoothed when `label_smoothing` > 0."""
+        if self.label_smoothing:
+            return SparseCategoricalCrossentropy(label_smoothing=self.label_smoothing)
+        return "sparse_categorical_crossentropy"
 
 
 # Arguments the trainer itself passes to every builder.
@@ -225,6 +307,17 @@ def _check_builder_arguments(entry, kwargs):
                 f"Argument `model_kwargs`: model {entry.name!r} has no argument {key!r}; it "
                 f"takes {known}. Received: model_kwargs={kwargs!r}"
             )
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _takes_momentum(optimizer):
+    import inspect
+
+    cls, _ = optimizer_registry.OPTIMIZERS[optimizer]
+    return "momentum" in inspect.signature(cls.__init__).parameters
 
 
 def _check_int(value, name, *, minimum):

@@ -30,15 +30,52 @@ def test_metrics(labels, probabilities, class_names):
     }, counts
 
 
-def evaluate_model(model, images, labels, class_names, batch_size=512):
-    """`test_metrics` of `model` (raw pixels in) on arrays; also returns the confusion counts."""
-    if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Each worker on its own (the chief alone may evaluate): a plain call of the
-        # model, which needs no collectives, rather than Keras's distributed predict.
-        return test_metrics(labels, distribute.predict_probabilities(model, images, batch_size),
-                            class_names)
-    ds = pipeline.from_arrays(images, labels, batch_size, normalize=None)
-    return test_metrics(labels, model.predict(ds, verbose=0), class_names)
+def predict_probabilities(model, images, batch_size=512, *, tta=False):
+    """`model`'s class probabilities on NumPy `images` (N, H, W, C), raw pixels in.
+
+    Args:
+        model: a classifier taking raw pixels and returning probabilities.
+        images: the images, channels last.
+        batch_size: images per predicted batch.
+        tta: test-time augmentation: the mean of the probabilities of each
+            image and of its horizontal flip (`images[:, :, ::-1]`).
+
+    Returns:
+        A float array (N, classes).
+
+    Example:
+
+    >>> probabilities = kzoo.training.evaluate.predict_probabilities(model, images, tta=True)
+    """
+    if not isinstance(tta, bool):
+        raise ValueError(f"Argument `tta` must be True or False. Received: tta={tta!r}")
+    images = np.asarray(images)
+    if tta and images.ndim != 4:
+        raise ValueError(f"Argument `tta` flips images (N, height, width, channels) "
+                         f"horizontally. Received: images of shape {images.shape}")
+
+    def predict(x):
+        if isinstance(model.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Each worker on its own (the chief alone may evaluate): a plain call of the
+            # model, which needs no collectives, rather than Keras's distributed predict.
+            return distribute.predict_probabilities(model, x, batch_size)
+        ds = pipeline.from_arrays(x, np.zeros(len(x), "int64"), batch_size, normalize=None)
+        return model.predict(ds, verbose=0)
+
+    probabilities = predict(images)
+    if tta:
+        probabilities = (probabilities + predict(np.ascontiguousarray(images[:, :, ::-1]))) / 2
+    return probabilities
+
+
+def evaluate_model(model, images, labels, class_names, batch_size=512, *, tta=False):
+    """`test_metrics` of `model` (raw pixels in) on arrays; also returns the confusion counts.
+
+    With `tta=True` the metrics are those of the mean of the probabilities
+    of each image and of its horizontal flip (`predict_probabilities`).
+    """
+    return test_metrics(labels, predict_probabilities(model, images, batch_size, tta=tta),
+                        class_names)
 
 
 def load_model_file(path):
@@ -60,10 +97,12 @@ def load_model_file(path):
                          f"Received: model_file={path!r}") from None
 
 
-def evaluate_model_file(model_file, dataset, batch_size=512):
+def evaluate_model_file(model_file, dataset, batch_size=512, *, tta=False):
     """Test accuracy and loss of a `.keras` model file (raw pixels in) on `dataset`.
 
-    A shipped zoo checkpoint is checked against its sha256 first.
+    A shipped zoo checkpoint is checked against its sha256 first. With
+    `tta=True`, of the mean of the probabilities of each image and of its
+    horizontal flip.
 
     Returns:
         `{"accuracy", "loss", "examples"}`.
@@ -84,6 +123,6 @@ def evaluate_model_file(model_file, dataset, batch_size=512):
             f"{spec.num_classes} classes. Received: dataset={dataset!r}"
         )
     images, labels, _ = sources.load_arrays(dataset, "test")
-    metrics, _ = evaluate_model(model, images, labels, spec.class_names, batch_size)
+    metrics, _ = evaluate_model(model, images, labels, spec.class_names, batch_size, tta=tta)
     return {"accuracy": metrics["test_accuracy"], "loss": metrics["test_loss"],
             "examples": metrics["examples"]}

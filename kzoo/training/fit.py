@@ -61,6 +61,30 @@ class TrimHistory(keras.callbacks.Callback):
                     return
 
 
+def uses_ema(model):
+    """Whether `model`'s optimizer (or the one a loss-scale optimizer wraps) averages weights."""
+    optimizer = getattr(model, "optimizer", None)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+    return bool(getattr(optimizer, "use_ema", False))
+
+
+def ema_callbacks(model):
+    """`[keras.callbacks.SwapEMAWeights()]` when `model` averages its weights, else `[]`.
+
+    It swaps the averaged weights into the model for every evaluation (so
+    `fit`'s validation is of the averaged weights) and back afterwards; at
+    `on_epoch_end` the model holds its raw weights, with the average in the
+    optimizer, which is what the epoch backup saves. `swap_on_epoch=True` is
+    not used: it leaves the averages in the model during `on_epoch_end`, so a
+    backup written there would resume with raw and averaged weights
+    exchanged, and a run stopped early (`ExplosionGuard`) would end on the
+    raw weights (Keras 3.15 reconciles the swap only after the last epoch).
+    At the end of `fit` Keras's `optimizer.finalize_variable_values` leaves
+    the averaged weights in the model.
+    """
+    return [keras.callbacks.SwapEMAWeights()] if uses_ema(model) else []
+
+
 def run_callbacks(output_dir, extra=(), *, phase=None, chief=True):
     """The run directory's callbacks, then `extra`.
 
@@ -102,6 +126,12 @@ def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), ver
     `MultiWorkerMirroredStrategy` (the strategy whose scope built `model`)
     `kzoo.distribute.fit_distributed` trains instead, on `epoch_data`
     (`epoch -> dataset`, the same batches on every worker) when given.
+
+    A model whose optimizer averages its weights (`use_ema=True`) is
+    validated on the averages (`ema_callbacks`; under multi-worker training
+    the loop validates the raw weights) and ends holding them. The backup
+    holds the optimizer's variables, the average and the step count among
+    them, so a resumed run continues the same average.
     """
     if verbose == "auto":
         # Progress bars on a terminal; one line per epoch in logs and pipes.
@@ -113,8 +143,12 @@ def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), ver
         distribute.fit_distributed(
             model, epoch_data or train_ds, epochs=epochs, validation_data=validation_ds,
             callbacks=run_callbacks(output_dir, callbacks, chief=chief), verbose=verbose)
+        if uses_ema(model):
+            # What Keras's fit does at its end (the loop's validation was of the raw weights).
+            model.optimizer.finalize_variable_values(model.trainable_weights)
         return time.time() - start
     # The dataset shuffles itself (seeded), so fit must not.
     model.fit(train_ds, validation_data=validation_ds, epochs=epochs,
-              callbacks=run_callbacks(output_dir, callbacks), verbose=verbose, shuffle=False)
+              callbacks=[*ema_callbacks(model), *run_callbacks(output_dir, callbacks)],
+              verbose=verbose, shuffle=False)
     return time.time() - start

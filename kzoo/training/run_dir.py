@@ -64,7 +64,7 @@ def started(path):
                for name in (CHECKPOINT_DIR, HISTORY_FILE, METRICS_FILE))
 
 
-def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False):
+def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False, defaults=None):
     """Decides what to do with `output_dir`, writing nothing (but `overwrite`'s removal).
 
     Args:
@@ -72,6 +72,10 @@ def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False):
         config_dict: the run's resolved configuration (`TrainConfig.to_dict()`).
         overwrite: start afresh in an existing *run* directory (removed here).
         dry_run: only check; with `overwrite`, say `"new"` without removing.
+        defaults: `{key: default}` (`TrainConfig.defaults()`): a key missing
+            from the saved configuration (a `run.json` written before that
+            option existed) counts as its default, so such a run still
+            resumes, or reports itself finished.
 
     Returns:
         `"new"`, `"resume"` (same configuration, not finished) or `"finished"`.
@@ -96,7 +100,7 @@ def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False):
         if not dry_run:
             shutil.rmtree(output_dir)
         return NEW
-    saved = run["config"]
+    saved = {**(defaults or {}), **run["config"]}
     different = {k: (saved.get(k), v) for k, v in config_dict.items() if saved.get(k) != v}
     if different and not started(output_dir):
         # A start that failed before training: nothing to keep, the new settings win.

@@ -202,7 +202,8 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
         raise ValueError(f"Argument `strategy` must be a tf.distribute.Strategy. "
                          f"Received: strategy={strategy!r}")
     config = config.resolved()
-    status = run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite, dry_run=True)
+    status = run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite, dry_run=True,
+                             defaults=TrainConfig.defaults())
     if status == run_dir.FINISHED:
         run_dir.say(f"{output_dir} is a finished run; its metrics:")
         return run_dir.read_metrics(output_dir)
@@ -222,13 +223,14 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
             model = check_model(build_model(config), data.spec, f"build_model={build_model!r}")
             where = f"build_model {getattr(build_model, '__name__', build_model)!r}"
         model.compile(optimizer=config.make_optimizer(steps_per_epoch),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                      loss=config.make_loss(), metrics=["accuracy"])
     train_ds, validation_ds = data.pipelines(config, strategy.num_replicas_in_sync)
 
     replicas = strategy.num_replicas_in_sync
     if chief:
         # Checks passed and the model is built: only now is anything written.
-        run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite)
+        run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite,
+                        defaults=TrainConfig.defaults())
         run_dir.start(output_dir, {
             "config": config.to_dict(),
             "command": config.command(output_dir),
@@ -248,7 +250,7 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
                   callbacks=callbacks, verbose=verbose,
                   epoch_data=lambda epoch: data.epoch_pipeline(config, epoch))
     if not chief:
-        evaluated, _ = evaluate_model(model, *data.test, data.spec.class_names)
+        evaluated, _ = evaluate_model(model, *data.test, data.spec.class_names, tta=config.tta)
         return {"model": config.model, "dataset": config.dataset, "chief": False,
                 "test_accuracy": evaluated["test_accuracy"], "test_loss": evaluated["test_loss"]}
     metrics = report(model, config, data, output_dir, seconds)
@@ -268,7 +270,8 @@ def save_run(model, data, output_dir, metrics, *, export=False):
 def report(model, config, data, output_dir, seconds):
     """Test metrics, curves and the confusion matrix of a fitted model."""
     spec = data.spec
-    evaluated, counts = evaluate_model(model, *data.test, spec.class_names)
+    tta = getattr(config, "tta", False)  # a FinetuneConfig has none
+    evaluated, counts = evaluate_model(model, *data.test, spec.class_names, tta=tta)
     history_path = os.path.join(output_dir, run_dir.HISTORY_FILE)
     history = reports.read_history(history_path) if os.path.exists(history_path) else {}
     metrics = {
@@ -287,6 +290,8 @@ def report(model, config, data, output_dir, seconds):
         "seed": config.seed,
         "command": config.command(output_dir),
     }
+    if tta:
+        metrics["tta"] = True  # the test metrics are of the image and its flip
     if history.get("val_accuracy"):
         metrics["best_val_accuracy"] = float(np.nanmax(history["val_accuracy"]))
     if history:
