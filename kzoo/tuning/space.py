@@ -1,10 +1,11 @@
 """Search spaces: a TOML file (or a preset) of hyperparameters → KerasTuner's.
 
 A space is one table per hyperparameter, named as `kzoo train` names its
-options (`learning_rate`, `weight_decay`, `optimizer`, `batch_size`,
-`schedule`, `augment`, `normalize`, `conv_impl`, and `model` as a choice of
-registered names) or as the builder names its arguments (`dropout`, `width`,
-`activation`, `hidden_units`, ...), each with a type:
+options (`learning_rate`, `weight_decay`, `optimizer`, `momentum` (for the
+trials whose optimizer takes one), `batch_size`, `schedule`, `warmup_epochs`,
+`augment`, `normalize`, `conv_impl`, `label_smoothing`, `ema`, and `model` as
+a choice of registered names) or as the builder names its arguments
+(`dropout`, `width`, `activation`, `hidden_units`, ...), each with a type:
 
 ```toml
 [learning_rate]
@@ -38,9 +39,11 @@ from kzoo.training.config import TrainConfig
 TYPES = ("log_uniform", "uniform", "int", "choice")
 
 #: `kzoo train` options a space may search. `dataset`, `epochs` (set by the
-#: stages), `validation_size`, `seed` and `model_kwargs` are not searchable.
-CONFIG_PARAMETERS = ("model", "learning_rate", "weight_decay", "optimizer", "batch_size",
-                     "schedule", "augment", "normalize", "conv_impl")
+#: stages), `validation_size`, `seed`, `tta` (evaluation only) and
+#: `model_kwargs` are not searchable.
+CONFIG_PARAMETERS = ("model", "learning_rate", "weight_decay", "optimizer", "momentum",
+                     "batch_size", "schedule", "warmup_epochs", "augment", "normalize",
+                     "conv_impl", "label_smoothing", "ema")
 #: Builder arguments the trainer sets itself.
 _FIXED_BUILDER_ARGUMENTS = ("include_top", "weights", "input_tensor", "input_shape", "classes",
                             "classifier_activation", "pooling", "name", "conv_impl")
@@ -270,6 +273,8 @@ def _check_values(parameters, models):
             for model in models:
                 config_fields, builder = ({p.name: value}, {}) if p.name in CONFIG_PARAMETERS \
                     else ({}, {p.name: value})
+                if p.name == "momentum":  # checked with an optimizer that takes one
+                    config_fields["optimizer"] = "momentum"
                 try:
                     TrainConfig(model, "digits", model_kwargs=builder, **config_fields).check()
                 except ValueError as e:

@@ -26,6 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.callbacks import ExplosionGuard
+from kzoo.training.fit import ema_callbacks
+from kzoo.training.config import _takes_momentum as takes_momentum
 from kzoo.tuning.space import CONFIG_PARAMETERS
 from kzoo.utils import io
 
@@ -63,6 +65,10 @@ class ZooHyperModel(keras_tuner.HyperModel):
 
         fields = {k: v for k, v in values.items() if k in CONFIG_PARAMETERS}
         builder = {k: v for k, v in values.items() if k not in CONFIG_PARAMETERS}
+        optimizer = fields.get("optimizer", self.base_config.optimizer)
+        if "momentum" in fields and not takes_momentum(optimizer):
+            # A searched momentum applies to the trials whose optimizer has one.
+            fields["momentum"] = None
         return dataclasses.replace(
             self.base_config, **fields,
             model_kwargs={**self.base_config.model_kwargs, **builder}).resolved()
@@ -78,8 +84,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
         keras.utils.set_random_seed(config.seed)
         model = build_zoo_model(config, self.data.mean, self.data.std)
         steps = int(np.ceil(len(self.data.train[0]) / config.batch_size))
-        model.compile(optimizer=config.make_optimizer(steps),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=config.make_optimizer(steps), loss=config.make_loss(),
+                      metrics=["accuracy"])
         return model
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), verbose=0,
@@ -87,8 +93,10 @@ class ZooHyperModel(keras_tuner.HyperModel):
         config = self.config_for(self.values(hp))
         train_ds, validation_ds = self.data.pipelines(config, self.replicas)
         guard = ExplosionGuard()
+        # As kzoo train: validation of the averaged weights when the trial uses --ema.
         history = model.fit(train_ds, validation_data=validation_ds, epochs=epochs,
-                            initial_epoch=initial_epoch, callbacks=[*callbacks, guard],
+                            initial_epoch=initial_epoch,
+                            callbacks=[*callbacks, guard, *ema_callbacks(model)],
                             verbose=verbose, shuffle=False)
         self.last_fit = {"guard": guard, "history": history.history, "config": config,
                          "epochs": len(history.epoch)}

@@ -158,3 +158,16 @@ def test_narrowing_around_the_top_trials():
     assert edge["width"].min == 1
     with pytest.raises(ValueError, match="completed no trial"):
         narrow(space, [])
+
+
+def test_momentum_is_searchable_and_applies_to_the_optimizers_that_take_one():
+    space = load_space({"optimizer": {"type": "choice", "values": ["sgd", "adam"]},
+                        "momentum": {"type": "uniform", "min": 0.5, "max": 0.99}}, "mlp")
+    from kzoo.training import TrainConfig
+    from kzoo.tuning import ZooHyperModel
+
+    hm = ZooHyperModel(TrainConfig("mlp", "digits"), space, None)
+    assert hm.config_for({"optimizer": "sgd", "momentum": 0.9}).momentum == 0.9
+    assert hm.config_for({"optimizer": "adam", "momentum": 0.9}).momentum is None
+    with pytest.raises(ValueError, match="momentum: 1.5 is refused"):
+        load_space({"momentum": {"type": "uniform", "min": 0.5, "max": 1.5}}, "mlp")
