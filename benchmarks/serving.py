@@ -54,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.results_io import write_results
+from kzoo.utils import processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT = "lenet_fashion_mnist"
@@ -109,12 +110,7 @@ def serving(base, *args, log_path=None, startup_timeout=120):
             time.sleep(0.3)
         yield port, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process)
         log.close()
 
 

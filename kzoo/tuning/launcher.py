@@ -29,7 +29,7 @@ import threading
 import time
 
 from kzoo.tuning.tuner import RECORD_FILE, say
-from kzoo.utils import io
+from kzoo.utils import io, processes
 
 WORKERS_FILE = "workers.json"
 #: A worker that keeps dying is started again at most this many times.
@@ -144,11 +144,7 @@ class Workers:
                 try:
                     proc.wait(max(0.1, deadline - time.time()))
                 except subprocess.TimeoutExpired:
-                    proc.terminate()
-                    try:
-                        proc.wait(10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+                    processes.stop(proc, timeout=10)
             for log in self.logs.values():
                 log.close()
 

@@ -24,6 +24,7 @@ import tensorflow as tf
 from PIL import Image
 
 from kzoo.serving import Client, ServingError, export_version, load_source
+from kzoo.utils import processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LENET = os.path.join(REPO, "saved_models", "lenet_fashion_mnist.keras")
@@ -102,12 +103,7 @@ def _serving(base, log_path, *args):
             time.sleep(0.3)
         yield {"port": port, "process": process, "log": log_path}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process)
 
 
 @pytest.fixture(scope="module")
