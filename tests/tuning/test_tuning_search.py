@@ -140,7 +140,7 @@ def test_distributed_search_over_two_workers_survives_a_killed_worker(tmp_path):
                      '[batch_size]\ntype = "choice"\nvalues = [32, 64]\n')
     out = str(tmp_path / "search")
     proc = _kzoo("tune", "mlp", "--dataset", "digits", "--space", str(space), "--max-trials",
-                 "6", "--epochs", "2", "--workers", "2", "--no-retrain", "--output", out)
+                 "6", "--epochs", "1", "--workers", "2", "--no-retrain", "--output", out)
     workers_file = os.path.join(out, "workers.json")
     deadline = time.time() + 240
     killed = None
