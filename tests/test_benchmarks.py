@@ -185,7 +185,7 @@ def test_transfer_plot_writes_a_png(tmp_path):
 def test_tuning_benchmark_counts_only_trials_within_the_cpu_budget(tmp_path):
     import json
 
-    from benchmarks import tuning
+    from benchmarks.tuning import budget, cli, searches
     from kzoo.training.config import TrainConfig
 
     runs, out = tmp_path / "runs", tmp_path / "results"
@@ -211,23 +211,23 @@ def test_tuning_benchmark_counts_only_trials_within_the_cpu_budget(tmp_path):
             {"config": {"stages": [[4, 1], [1, 6]], "validation_size": 200}}))
         (runs / method / "best.json").write_text(json.dumps(
             {"config": TrainConfig("mlp", "digits", validation_size=200).to_dict()}))
-    settings = {**tuning.DEFAULTS, **tuning.QUICK, "budget_cpu_seconds": 10.0, "goal": 0.915}
-    trials = tuning.read_trials(str(runs / "random"))
-    s = tuning.summarize("random", trials, 10.0, 0.915)
+    settings = {**cli.DEFAULTS, **cli.QUICK, "budget_cpu_seconds": 10.0, "goal": 0.915}
+    trials = searches.read_trials(str(runs / "random"))
+    s = budget.summarize("random", trials, 10.0, 0.915)
     assert [p["cpu_seconds"] for p in s["curve"]] == [4.0, 5.0, 8.0, 12.0]
     assert s["best_val_accuracy"] == 0.92 and s["best_val_accuracy_overall"] == 0.95
     assert (s["goal_cpu_seconds"], s["goal_wall_seconds"]) == (8.0, 16.0)
     assert (s["trials"], s["trials_within_budget"], s["trials_diverged"]) == (4, 3, 1)
     # The winner's kzoo train command: its values and its stage's epochs.
-    c2f = tuning.summarize("coarse_to_fine", tuning.read_trials(str(runs / "coarse_to_fine")),
-                           10.0, 0.915)
-    config = tuning.winner_config(str(runs / "coarse_to_fine"), c2f["winner"])
+    c2f_trials = searches.read_trials(str(runs / "coarse_to_fine"))
+    c2f = budget.summarize("coarse_to_fine", c2f_trials, 10.0, 0.915)
+    config = budget.winner_config(str(runs / "coarse_to_fine"), c2f["winner"])
     assert (config.epochs, config.learning_rate, config.model_kwargs) == (6, 0.002,
                                                                           {"dropout": 0.1})
-    assert "--budget-cpu-seconds" in tuning.tune_argv("hyperband", settings, "d")
+    assert "--budget-cpu-seconds" in searches.tune_argv("hyperband", settings, "d")
     # hyperband never ran: the verdict is met by random, undecided parts are listed.
-    tuning.main(["--quick", "--budget-cpu-seconds", "10", "--runs-dir", str(runs),
-                 "--results-dir", str(out), "--skip-search", "--no-retrain", "--skip-replicas"])
+    cli.main(["--quick", "--budget-cpu-seconds", "10", "--runs-dir", str(runs),
+              "--results-dir", str(out), "--skip-search", "--no-retrain", "--skip-replicas"])
     results = json.loads((out / "tuning.json").read_text())
     assert results["verdict"]["state"] == "met" and results["verdict"]["best_method"] == "random"
     assert results["verdict"]["missing"] == ["hyperband"]
@@ -235,7 +235,7 @@ def test_tuning_benchmark_counts_only_trials_within_the_cpu_budget(tmp_path):
     assert "| random | 4 (3) | 4 | 12 | 24 | 0.9200 | 8 | 16 |" in text
     assert "a trial past the budget reached 0.9500 (not counted)" in text
     assert (out / "tuning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    v = tuning.verdict([{**c2f, "finished": True}], 0.915, 10.0, ["coarse_to_fine"])
+    v = budget.verdict([{**c2f, "finished": True}], 0.915, 10.0, ["coarse_to_fine"])
     assert v["met"] is False and v["text"].endswith("— not met")
 
 
