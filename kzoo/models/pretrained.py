@@ -238,6 +238,15 @@ def build(architecture, tag, builder, *, root=None, **kwargs):
             f"trained on that size); use include_top=False for other sizes. "
             f"Received: input_shape={input_shape}"
         )
+    # A checkpoint trained with builder arguments (`kzoo train --model-arg`, e.g.
+    # ResNet-9's width) is rebuilt with them; a different value cannot take its weights.
+    for key, value in entry.get("config", {}).get("model_kwargs", {}).items():
+        if key in kwargs and kwargs[key] != value:
+            raise ValueError(
+                f"Checkpoint {entry['name']!r} was trained with {key}={value!r}; its weights "
+                f"fit no other value. Received: {key}={kwargs[key]!r}"
+            )
+        kwargs[key] = value
     shipped = load(entry, root)
     if input_tensor is None:
         pixels = keras.Input(input_shape, name="pixels")

@@ -17,7 +17,8 @@ def publish(run_path, name=None, root=None):
     count, sha256, download URL and the `kzoo train` (or `kzoo finetune`)
     command that reproduces it; a fine-tuned run also records its base (source,
     kind, architecture, sha256) as its lineage. An entry of the same name is
-    replaced.
+    replaced. A run trained with `--tta` is evaluated (and its accuracy
+    recorded) with test-time augmentation, as its own metrics are.
 
     Args:
         run_path: a finished run directory (it holds `metrics.json`).
@@ -45,7 +46,10 @@ def publish(run_path, name=None, root=None):
         # Its test set may be a class subset or a folder: the run's own evaluation counts.
         accuracy = metrics["test_accuracy"]
     else:
-        accuracy = evaluate_model_file(model_file, metrics["dataset"])["accuracy"]
+        # A run trained with --tta reports the accuracy of each image and its flip; so does
+        # its checkpoint (`tta` in the entry says so).
+        accuracy = evaluate_model_file(model_file, metrics["dataset"],
+                                       tta=bool(run["config"].get("tta")))["accuracy"]
     architecture = run.get("base", {}).get("architecture") or metrics["model"]
     return pretrained.add_checkpoint(model_file, {
         "name": name,
@@ -54,6 +58,7 @@ def publish(run_path, name=None, root=None):
         "input_shape": metrics["input_shape"],
         "class_names": metrics["class_names"],
         "test_accuracy": round(accuracy, 4),
+        **({"tta": True} if run["config"].get("tta") and not lineage else {}),
         "params": metrics["params"],
         "command": run["command"].rsplit(" --output ", 1)[0],
         "config": json.loads(json.dumps(run["config"])),

@@ -19,6 +19,8 @@ COUNTS = {
     "resnet44": ({"input_shape": (32, 32, 3), "classes": 10}, 665_994),
     "resnet56": ({"input_shape": (32, 32, 3), "classes": 10}, 861_770),
     "resnet110": ({"input_shape": (32, 32, 3), "classes": 10}, 1_742_762),
+    # Page's ResNet-9: 6,573,120 trainable + 4,480 BatchNorm statistics.
+    "resnet9": ({"input_shape": (32, 32, 3), "classes": 10}, 6_577_600),
 }
 
 

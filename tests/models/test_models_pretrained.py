@@ -51,7 +51,9 @@ def test_the_package_reads_the_repository_manifest():
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST is not installed")
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
 def test_shipped_checkpoint_reaches_its_manifest_accuracy(entry):
-    result = evaluate_model_file(pretrained.locate(entry), entry["dataset"])
+    # A recipe trained with --tta reports (and ships) the accuracy of the image and its flip.
+    tta = entry.get("config", {}).get("tta", False)
+    result = evaluate_model_file(pretrained.locate(entry), entry["dataset"], tta=tta)
     assert result["examples"] == 10000
     assert abs(result["accuracy"] - entry["test_accuracy"]) <= 0.005
     model = keras.saving.load_model(repository_file(entry))
@@ -174,3 +176,27 @@ def test_unknown_zoo_weights_name_is_a_value_error(private_zoo):
     with pytest.raises(ValueError, match=r"'lenet'.*\['fashion_mnist'\].*Received: weights="):
         kzoo.create_model("lenet", weights="cifar10")
     assert kzoo.model_info("lenet")["weights"] == ["fashion_mnist"]
+
+
+def test_checkpoint_with_builder_arguments_and_tta_round_trips(tmp_path, monkeypatch):
+    """A run trained with --model-arg and --tta is published with its TTA accuracy, and
+    `weights=TAG` rebuilds the architecture with the run's builder arguments."""
+    from kzoo.training import TrainConfig, publish, train
+
+    monkeypatch.setenv("KZOO_SAVED_MODELS", str(tmp_path / "shipped"))
+    monkeypatch.setenv("KZOO_HOME", str(tmp_path / "home"))
+    config = TrainConfig("resnet9", "digits", epochs=1, batch_size=64, tta=True,
+                         model_kwargs={"width": 2}, validation_size=100)
+    metrics = train(config, str(tmp_path / "run"))
+    assert metrics["tta"] is True
+    entry = publish(str(tmp_path / "run"), "resnet9_digits")
+    assert entry["tta"] is True and entry["config"]["model_kwargs"] == {"width": 2}
+    assert entry["test_accuracy"] == round(metrics["test_accuracy"], 4)
+    shipped = keras.saving.load_model(str(tmp_path / "shipped" / entry["file"]))
+    model = kzoo.create_model("resnet9", weights="digits")
+    assert model.count_params() == shipped.count_params()
+    x = pixels(entry["input_shape"])
+    np.testing.assert_allclose(model.predict(x, verbose=0), shipped.predict(x, verbose=0),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="trained with width=2.*Received: width=3"):
+        kzoo.create_model("resnet9", weights="digits", width=3)
