@@ -16,7 +16,11 @@ interleaved with the zoo model's, and the ratio zoo / keras.applications of
 samples per second is reported (goal: >= 0.98 for each pair, inference and
 training). `--conv-impl im2col` rows are added for the models small enough to
 time here (`--im2col-models`). On a GPU machine the device is in the file
-names and `mixed_float16` rows are added.
+names and `mixed_float16` rows are added. Rows named `model.tag` (`VARIANTS`)
+time a registered model with other builder arguments: the zoo's
+Fashion-MNIST networks at 28×28×1. Each row is kept as soon as it is measured
+(`.speed-rows-{device}.json` in the output folder), so a killed run resumes;
+`--fresh` re-times everything.
 
     python -m benchmarks speed                         # every model (tens of minutes on 2 cores)
     python -m benchmarks speed --models lenet,resnet50 --steps 5
@@ -47,16 +51,34 @@ def device_name():
     return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
+#: Rows beyond the registry's defaults: a name (timm's `model.tag` form) -> the registered
+#: model and its builder arguments. The zoo's Fashion-MNIST networks at their trained size.
+VARIANTS = {
+    "resnet9.w16_28": ("resnet9", {"width": 16, "input_shape": (28, 28, 1)}),
+    "resnet20.28": ("resnet20", {"input_shape": (28, 28, 1)}),
+}
+
+
+def resolve(name):
+    """(registered model, builder arguments) of a row name: a registry name or a VARIANTS key."""
+    from kzoo.models import registry
+
+    if name in VARIANTS:
+        model, kwargs = VARIANTS[name]
+        return model, dict(kwargs)
+    return name, {"input_shape": registry.get_entry(name).default_input_shape}
+
+
 def build(name, *, conv_impl="native", applications=False):
     import keras
 
     import kzoo
-    from kzoo.models import registry
 
-    shape = registry.get_entry(name).default_input_shape
+    model_name, kwargs = resolve(name)
     if applications:
-        return getattr(keras.applications, APPLICATIONS[name])(weights=None, input_shape=shape)
-    return kzoo.create_model(name, input_shape=shape, conv_impl=conv_impl)
+        return getattr(keras.applications, APPLICATIONS[model_name])(
+            weights=None, input_shape=kwargs["input_shape"])
+    return kzoo.create_model(model_name, conv_impl=conv_impl, **kwargs)
 
 
 def stepper(model, mode, batch, seed=0):
@@ -116,7 +138,7 @@ def measure(name, mode, *, batch, steps, warmup, conv_impl="native", precision="
     keras.backend.clear_session()
     model = build(name, conv_impl=conv_impl)
     models = [model]
-    if pair and conv_impl == "native" and name in APPLICATIONS:
+    if pair and conv_impl == "native" and name in APPLICATIONS:  # a registry name, not a variant
         models.append(build(name, applications=True))
     seconds = time_models(models, mode, batch, steps, warmup)
     img = model.input_shape[1]
@@ -155,7 +177,7 @@ def markdown(rows_by_mode, device, machine):
     lines = [f"Speed of the zoo's models ({device}, {machine}); samples per second, median "
              "of interleaved steps; ratio = zoo / keras.applications (goal >= 0.98).", ""]
     for mode, rows in rows_by_mode.items():
-        lines += [f"### {mode}", "", "| model | precision | batch | img | params (M) | GMACs | "
+        lines += [f"#### {mode}", "", "| model | precision | batch | img | params (M) | GMACs | "
                   "samples/s | ms/batch | keras.applications samples/s | ratio |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
@@ -171,50 +193,101 @@ def markdown(rows_by_mode, device, machine):
             lines += ["", f"Pairs at >= 0.98: {len(pairs) - len(short)} of {len(pairs)}"
                       + (f"; short: {', '.join(short)}" if short else "") + "."]
         lines.append("")
+        if mode == "train" and throughput_table(rows):
+            lines += ["Training throughput of the Fashion-MNIST networks (28×28×1):", "",
+                      throughput_table(rows), ""]
     return "\n".join(lines)
+
+
+#: The README's training-throughput table: the zoo's Fashion-MNIST networks at 28×28×1.
+THROUGHPUT_MODELS = ("lenet", "resnet20.28", "resnet9.w16_28")
+
+
+def throughput_table(rows):
+    """Training images per second of THROUGHPUT_MODELS, native against im2col (Markdown)."""
+    by_name = {r["model"]: r for r in rows}
+    lines = ["| model | batch | native images/s | im2col images/s | im2col / native |",
+             "|---|---|---|---|---|"]
+    for name in THROUGHPUT_MODELS:
+        native, im2col = by_name.get(name), by_name.get(f"{name}.im2col")
+        if native is None:
+            continue
+        fast = native["train_samples_per_sec"]
+        slow = im2col["train_samples_per_sec"] if im2col else None
+        lines.append(f"| `{name}` | {native['train_batch_size']} | {fast:.0f} | "
+                     + (f"{slow:.0f} | {slow / fast:.2f}× |" if slow else "— | — |"))
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def row_key(name, mode, precision, conv_impl, batch, device):
+    return f"{name}|{mode}|{precision}|{conv_impl}|{batch}|{device}"
+
+
+def read_cache(path):
+    import json
+
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
 
 
 def main(argv=None):
     import kzoo
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks speed")
-    parser.add_argument("--models", default=",".join(kzoo.list_models()))
+    parser.add_argument("--models", default=",".join(kzoo.list_models() + list(VARIANTS)),
+                        help="registry names and/or " + ", ".join(VARIANTS))
     parser.add_argument("--modes", default="infer,train")
     parser.add_argument("--batch", type=int, default=16, help="batch of the ImageNet-size models")
     parser.add_argument("--small-batch", type=int, default=256,
                         help=f"batch of the models at most {SMALL_SIDE} pixels wide")
     parser.add_argument("--steps", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--im2col-models", default="lenet,lenet5,resnet20,maxout_net",
+    parser.add_argument("--im2col-models",
+                        default="lenet,lenet5,resnet20.28,maxout_net,resnet9.w16_28",
                         help="models also timed with conv_impl='im2col'")
     parser.add_argument("--output", default=RESULTS, help="folder of the CSV/Markdown files")
+    parser.add_argument("--fresh", action="store_true",
+                        help="re-time every row (default: reuse the rows a killed or earlier "
+                             "run of the same settings measured)")
     args = parser.parse_args(argv)
 
-    from kzoo.models import registry
+    from kzoo.utils import io
 
+    models = [m for m in args.models.split(",") if m]
+    unknown = [m for m in models if m not in VARIANTS and m not in kzoo.list_models()]
+    if unknown:
+        parser.error(f"unknown model(s) {unknown}; expected registry names or {list(VARIANTS)}")
     device = device_name()
     precisions = ["float32"] + (["mixed_float16"] if device == "gpu" else [])
     machine = (f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
                f"TF {__import__('tensorflow').__version__}")
+    os.makedirs(args.output, exist_ok=True)
+    # Every measured row is kept at once, so a killed run resumes where it stopped.
+    cache_path = os.path.join(args.output, f".speed-rows-{device}.json")
+    cache = {} if args.fresh else read_cache(cache_path)
     rows_by_mode = {}
     for mode in args.modes.split(","):
         rows = []
-        for name in args.models.split(","):
-            shape = registry.get_entry(name).default_input_shape
-            batch = args.small_batch if shape[0] <= SMALL_SIDE else args.batch
+        for name in models:
+            shape = resolve(name)[1]["input_shape"]
+            small = len(shape) < 3 or shape[0] <= SMALL_SIDE  # the MLP's flat input is small
+            batch = args.small_batch if small else args.batch
             impls = ["native"] + (["im2col"] if name in args.im2col_models.split(",") else [])
             for precision in precisions:
                 for impl in impls:
-                    rows.append(measure(name, mode, batch=batch, steps=args.steps,
-                                        warmup=args.warmup, conv_impl=impl,
-                                        precision=precision))
-        os.makedirs(args.output, exist_ok=True)
+                    key = row_key(name, mode, precision, impl, batch, device)
+                    if key not in cache:
+                        cache[key] = measure(name, mode, batch=batch, steps=args.steps,
+                                             warmup=args.warmup, conv_impl=impl,
+                                             precision=precision)
+                        io.write_json(cache_path, cache)
+                    rows.append(cache[key])
         for precision in precisions:
             write_csv(os.path.join(args.output, f"speed-{mode}-{precision}-nhwc-tf-{device}.csv"),
                       [r for r in rows if r["precision"] == precision], mode)
         rows_by_mode[mode] = rows
-    from kzoo.utils import io
-
     io.write_text(os.path.join(args.output, f"speed-{device}.md"),
                   markdown(rows_by_mode, device, machine))
     return rows_by_mode

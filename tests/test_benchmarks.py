@@ -297,3 +297,27 @@ def test_serving_summary_percentiles():
     s = serving.summary([0.001 * i for i in range(1, 101)])
     assert s["n"] == 100 and s["p50_ms"] == pytest.approx(50.5)
     assert s["p99_ms"] == pytest.approx(99.01)
+
+
+def test_speed_writes_timm_columns_and_resumes_from_its_rows(tmp_path, monkeypatch):
+    import csv
+
+    from benchmarks import speed
+
+    argv = ["--models", "lenet,resnet9.w16_28", "--modes", "infer,train", "--steps", "1",
+            "--warmup", "0", "--small-batch", "4", "--im2col-models", "lenet",
+            "--output", str(tmp_path)]
+    first = speed.main(argv)
+    for mode in ("infer", "train"):
+        with open(tmp_path / f"speed-{mode}-float32-nhwc-tf-cpu.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["model"] for r in rows] == ["lenet", "lenet.im2col", "resnet9.w16_28"]
+        for column in ("samples_per_sec", "step_time", "batch_size", "img_size", "gmacs"):
+            assert all(float(r[f"{mode}_{column}"]) > 0 for r in rows), column
+        assert [r[f"{mode}_img_size"] for r in rows] == ["28", "28", "28"]
+        # timm's param_count is in millions: ResNet-9 at width 16, 28×28×1 has 413,776.
+        assert float(rows[2]["param_count"]) == pytest.approx(0.4138, abs=1e-4)
+    # A rerun measures nothing: every row comes from the kept rows.
+    monkeypatch.setattr(speed, "measure", lambda *a, **k: pytest.fail("re-measured"))
+    assert speed.main(argv) == first
+    assert (tmp_path / "speed-cpu.md").read_text().count("| `lenet") == 4

@@ -33,6 +33,7 @@ def test_manifest_lists_what_the_issue_requires():
     accuracy = {e["name"]: e["test_accuracy"] for e in ENTRIES}
     assert accuracy["lenet_fashion_mnist"] >= 0.91
     assert accuracy["resnet20_fashion_mnist"] >= 0.93
+    assert accuracy["resnet9_fashion_mnist"] >= 0.94  # flip TTA, as its recipe evaluates
     for entry in ENTRIES:
         for key in ("name", "tag", "architecture", "dataset", "input_shape", "class_names",
                     "test_accuracy", "params", "file", "sha256", "url", "command"):
