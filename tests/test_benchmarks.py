@@ -320,4 +320,7 @@ def test_speed_writes_timm_columns_and_resumes_from_its_rows(tmp_path, monkeypat
     # A rerun measures nothing: every row comes from the kept rows.
     monkeypatch.setattr(speed, "measure", lambda *a, **k: pytest.fail("re-measured"))
     assert speed.main(argv) == first
-    assert (tmp_path / "speed-cpu.md").read_text().count("| `lenet") == 4
+    summary = (tmp_path / "speed-cpu.md").read_text()
+    # Two rows per mode, and the training-throughput table's native-vs-im2col row.
+    assert summary.count("| `lenet") == 5
+    assert "Training throughput" in summary and "| `resnet9.w16_28` | 4 |" in summary
