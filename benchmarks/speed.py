@@ -193,9 +193,10 @@ def markdown(rows_by_mode, device, machine):
             lines += ["", f"Pairs at >= 0.98: {len(pairs) - len(short)} of {len(pairs)}"
                       + (f"; short: {', '.join(short)}" if short else "") + "."]
         lines.append("")
-        if mode == "train" and throughput_table(rows):
+        table = throughput_table(rows) if mode == "train" else ""
+        if table:
             lines += ["Training throughput of the Fashion-MNIST networks (28×28×1):", "",
-                      throughput_table(rows), ""]
+                      table, ""]
     return "\n".join(lines)
 
 
