@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from kzoo import layers as kl
+from kzoo.models import weights as weight_files
 from kzoo.models.weights import WEIGHT_SUFFIXES
 
 POOLINGS = (None, "avg", "max")
@@ -119,6 +120,54 @@ def model_inputs(input_shape, input_tensor):
     else:
         image = keras.Input(tensor=input_tensor, shape=input_shape)
     return image, keras.utils.get_source_inputs(input_tensor)
+
+
+def builder_inputs(model_name, *, conv_impl, pooling, include_top, classes, weights, presets,
+                   input_shape, input_tensor, default_shape, min_size, require_flatten):
+    """Checks the arguments every image builder shares and makes its input.
+
+    The preamble of a keras.applications builder in one call: `conv_impl`,
+    `pooling`, `include_top` / `classes` and `weights` (against `presets`,
+    with `kzoo.models.weights.check_weights`) are checked, the input shape is
+    resolved (`resolve_input_shape`; with presets, a flattening top must keep
+    the presets' input size) and the input made (`model_inputs`).
+
+    Args:
+        model_name: the registry name, for messages.
+        conv_impl, pooling, include_top, classes, weights, input_shape,
+            input_tensor: the builder's arguments of those names.
+        presets: dict of preset name -> `PretrainedWeights` (`{}` for none).
+        default_shape: the input shape when `input_shape` is `None`.
+        min_size: the smallest height and width the network takes.
+        require_flatten: whether the spatial size must be known (a
+            flattening head).
+
+    Returns:
+        `(weights, input_shape, image, inputs)`: the checked weights, the
+        resolved shape, the tensor the network starts from and the model's
+        inputs.
+
+    Example:
+
+    >>> weights, shape, image, inputs = builder_inputs(
+    ...     "demo", conv_impl="native", pooling=None, include_top=True, classes=10,
+    ...     weights=None, presets={}, input_shape=None, input_tensor=None,
+    ...     default_shape=(32, 32, 3), min_size=8, require_flatten=False)
+    >>> shape, tuple(image.shape)
+    ((32, 32, 3), (None, 32, 32, 3))
+    """
+    check_conv_impl(conv_impl)
+    check_pooling(pooling)
+    check_classes(classes, include_top)
+    weights = weight_files.check_weights(weights, model_name=model_name, presets=presets,
+                                         include_top=include_top, classes=classes)
+    input_shape = resolve_input_shape(
+        input_shape, default_shape=default_shape, min_size=min_size, model_name=model_name,
+        require_flatten=require_flatten, weights=weights if presets else None,
+        input_tensor=input_tensor,
+    )
+    image, inputs = model_inputs(input_shape, input_tensor)
+    return weights, input_shape, image, inputs
 
 
 # --------------------------------------------------------------------------- #

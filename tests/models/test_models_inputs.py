@@ -72,3 +72,23 @@ def test_googlenet_auxiliary_heads_and_naive_modules(rng):
         kzoo.create_model("googlenet", aux_logits=True, input_shape=(64, 64, 3))
     naive = kzoo.create_model("googlenet", reduction=False, input_shape=(32, 32, 3), classes=3)
     assert "inception_3a_3x3_reduce" not in [layer.name for layer in naive.layers]
+
+
+def test_builder_inputs_example_and_check_order():
+    """`common.builder_inputs` (every image builder's preamble): its docstring example
+    runs, and the arguments are checked in the builders' order, conv_impl first."""
+    import doctest
+
+    from kzoo.models import common
+
+    failed, attempted = doctest.testmod(common, verbose=False)
+    assert attempted >= 2 and failed == 0
+    args = dict(conv_impl="native", pooling=None, include_top=True, classes=10, weights=None,
+                presets={}, input_shape=None, input_tensor=None, default_shape=(32, 32, 3),
+                min_size=8, require_flatten=False)
+    for bad, match in [(dict(conv_impl="fft", pooling="sum"), "conv_impl"),
+                       (dict(pooling="sum", classes=0), "pooling"),
+                       (dict(classes=0, input_shape=(4, 4, 3)), "classes"),
+                       (dict(input_shape=(4, 4, 3)), "at least 8x8")]:
+        with pytest.raises(ValueError, match=match):
+            common.builder_inputs("demo", **{**args, **bad})

@@ -81,16 +81,12 @@ def alexnet(*, include_top=True, weights=None, input_tensor=None, input_shape=No
     >>> model.count_params()
     61100840
     """
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
-    weights = weight_files.check_weights(weights, model_name="alexnet", presets={},
-                                   include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=(224, 224, 3), min_size=MIN_INPUT, model_name="alexnet",
-        require_flatten=include_top, input_tensor=input_tensor,
+    weights, input_shape, x, inputs = common.builder_inputs(
+        "alexnet", conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets={}, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=(224, 224, 3), min_size=MIN_INPUT,
+        require_flatten=include_top,
     )
-    x, inputs = common.model_inputs(input_shape, input_tensor)
     for i, (filters, kernel, strides, padding, pool) in enumerate(CONV_LAYERS):
         x = conv_block(x, filters, kernel, strides=strides, padding=padding, pool=pool,
                        local_response_norm=local_response_norm, conv_impl=conv_impl,

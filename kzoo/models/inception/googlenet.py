@@ -115,26 +115,22 @@ def googlenet(*, include_top=True, weights=None, input_tensor=None, input_shape=
     >>> [tuple(o.shape) for o in model.outputs]
     [(None, 10), (None, 10), (None, 10)]
     """
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
     if aux_logits and not include_top:
         raise ValueError(
             "Argument `aux_logits=True` needs `include_top=True` (the auxiliary heads are "
             f"classifiers). Received: aux_logits={aux_logits}, include_top={include_top}"
         )
-    weights = weight_files.check_weights(weights, model_name="googlenet", presets={},
-                                   include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=(224, 224, 3), min_size=32, model_name="googlenet",
-        require_flatten=aux_logits, input_tensor=input_tensor,
+    weights, input_shape, image, inputs = common.builder_inputs(
+        "googlenet", conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets={}, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=(224, 224, 3), min_size=32,
+        require_flatten=aux_logits,
     )
     if aux_logits and min(input_shape[:2]) < AUX_MIN_INPUT:
         raise ValueError(
             f"With `aux_logits=True` the input size of 'googlenet' must be at least "
             f"{AUX_MIN_INPUT}x{AUX_MIN_INPUT}. Received: input_shape={input_shape}"
         )
-    image, inputs = common.model_inputs(input_shape, input_tensor)
     kw = dict(conv_impl=conv_impl)
 
     x = conv(image, 64, 7, strides=2, name="conv1_7x7", **kw)

@@ -183,16 +183,12 @@ def inception_v3(*, include_top=True, weights=None, input_tensor=None, input_sha
     23851784
     """
     presets = PRESETS["inception_v3"]
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
-    weights = weight_files.check_weights(weights, model_name="inception_v3", presets=presets,
-                                   include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=(299, 299, 3), min_size=75, model_name="inception_v3",
-        weights=weights, input_tensor=input_tensor,
+    weights, input_shape, image, inputs = common.builder_inputs(
+        "inception_v3", conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets=presets, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=(299, 299, 3), min_size=75,
+        require_flatten=False,
     )
-    image, inputs = common.model_inputs(input_shape, input_tensor)
     names = _Names()
     kw = dict(names=names, conv_impl=conv_impl)
 

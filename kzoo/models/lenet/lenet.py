@@ -58,17 +58,13 @@ def _min_size(convs):
 def lenet_builder(variant, *, include_top, weights, input_tensor, input_shape, pooling,
                   classes, classifier_activation, name, conv_impl, activation):
     spec = VARIANTS[variant]
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
-    weights = weight_files.check_weights(weights, model_name=variant, presets={},
-                                   include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=spec["input_shape"], min_size=_min_size(spec["conv"]),
-        model_name=variant, require_flatten=include_top, input_tensor=input_tensor,
+    weights, input_shape, x, inputs = common.builder_inputs(
+        variant, conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets={}, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=spec["input_shape"],
+        min_size=_min_size(spec["conv"]), require_flatten=include_top,
     )
     activation = activation or spec["activation"]
-    x, inputs = common.model_inputs(input_shape, input_tensor)
     for i, (filters, kernel) in enumerate(spec["conv"]):
         x = conv_pool_block(x, filters, kernel, pool=spec["pool"],
                             activation=activation if spec["conv_activation"] else None,

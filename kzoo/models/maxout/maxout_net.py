@@ -76,16 +76,12 @@ def maxout_net(*, include_top=True, weights=None, input_tensor=None, input_shape
     >>> model.output.shape
     (None, 10)
     """
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
-    weights = weight_files.check_weights(weights, model_name="maxout_net", presets={},
-                                   include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=(32, 32, 3), min_size=8, model_name="maxout_net",
-        require_flatten=include_top, input_tensor=input_tensor,
+    weights, input_shape, x, inputs = common.builder_inputs(
+        "maxout_net", conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets={}, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=(32, 32, 3), min_size=8,
+        require_flatten=include_top,
     )
-    x, inputs = common.model_inputs(input_shape, input_tensor)
     if input_dropout:
         x = keras.layers.Dropout(input_dropout, name="input_dropout")(x)
     for i, (units, kernel, pool) in enumerate(conv_layers):

@@ -70,16 +70,12 @@ def cifar_resnet(
         raise ValueError(f"Argument `width` must be an int >= 1 (the filters' multiplier). "
                          f"Received: width={width!r}")
     model_name = name or f"resnet{depth}"
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
-    weights = weight_files.check_weights(weights, model_name=model_name, presets={},
-                                   include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=(32, 32, 3), min_size=8, model_name=model_name,
-        input_tensor=input_tensor,
+    weights, input_shape, image, inputs = common.builder_inputs(
+        model_name, conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets={}, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=(32, 32, 3), min_size=8,
+        require_flatten=False,
     )
-    image, inputs = common.model_inputs(input_shape, input_tensor)
     blocks = (depth - 2) // 6
     x = resnet_layer(image, STAGE_FILTERS[0] * width, weight_decay=weight_decay,
                      conv_impl=conv_impl, name="stem")

@@ -105,16 +105,12 @@ def resnet(
     """Builds the ImageNet ResNet v1 `variant` (a key of `VARIANTS`)."""
     kind, blocks_per_stage = VARIANTS[variant]
     presets = PRESETS.get(variant, {})
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
-    weights = weight_files.check_weights(weights, model_name=variant, presets=presets,
-                                   include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=(224, 224, 3), min_size=32, model_name=variant,
-        weights=weights, input_tensor=input_tensor,
+    weights, input_shape, image, inputs = common.builder_inputs(
+        variant, conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets=presets, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=(224, 224, 3), min_size=32,
+        require_flatten=False,
     )
-    image, inputs = common.model_inputs(input_shape, input_tensor)
 
     x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(image)
     x = conv_bn(x, 64, 7, strides=2, conv_impl=conv_impl, name="conv1")

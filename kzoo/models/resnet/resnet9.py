@@ -97,16 +97,12 @@ def resnet9(*, include_top=True, weights=None, input_tensor=None, input_shape=No
     413776
     """
     _check_width(width)
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
-    weights = weight_files.check_weights(weights, model_name=name, presets={},
-                                         include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=(32, 32, 3), min_size=8, model_name=name,
-        input_tensor=input_tensor,
+    weights, input_shape, image, inputs = common.builder_inputs(
+        name, conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets={}, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=(32, 32, 3), min_size=8,
+        require_flatten=False,
     )
-    image, inputs = common.model_inputs(input_shape, input_tensor)
     kwargs = dict(conv_impl=conv_impl)
     x = conv_bn(image, width, name="prep", **kwargs)
     x = conv_bn(x, 2 * width, name="layer1", **kwargs)

@@ -47,16 +47,12 @@ def vgg(variant, *, batch_norm, include_top, weights, input_tensor, input_shape,
     """Builds `variant` (a key of `VARIANTS`), with BatchNorm after each conv if asked."""
     model_name = variant + ("_bn" if batch_norm else "")
     presets = {} if batch_norm else PRESETS.get(variant, {})
-    common.check_conv_impl(conv_impl)
-    common.check_pooling(pooling)
-    common.check_classes(classes, include_top)
-    weights = weight_files.check_weights(weights, model_name=model_name, presets=presets,
-                                   include_top=include_top, classes=classes)
-    input_shape = common.resolve_input_shape(
-        input_shape, default_shape=(224, 224, 3), min_size=32, model_name=model_name,
-        require_flatten=include_top, weights=weights, input_tensor=input_tensor,
+    weights, input_shape, x, inputs = common.builder_inputs(
+        model_name, conv_impl=conv_impl, pooling=pooling, include_top=include_top,
+        classes=classes, weights=weights, presets=presets, input_shape=input_shape,
+        input_tensor=input_tensor, default_shape=(224, 224, 3), min_size=32,
+        require_flatten=include_top,
     )
-    x, inputs = common.model_inputs(input_shape, input_tensor)
     for i, (filters, convs) in enumerate(zip(BLOCK_FILTERS, VARIANTS[variant])):
         x = vgg_block(x, filters, convs, batch_norm=batch_norm, conv_impl=conv_impl,
                       name=f"block{i + 1}")
