@@ -24,9 +24,17 @@ from kzoo.serving import server
               help="With --batching: the most rows in one call.")
 @click.option("--batch-timeout-ms", default=5.0, show_default=True, type=float,
               help="With --batching: how long a request waits for others.")
+@click.option("--num-batch-threads", default=None, type=int,
+              help="With --batching: how many batches run at once [default: one per CPU].")
+@click.option("--tensorflow-intra-op-parallelism", "intra_op", default=0, show_default=True,
+              type=int, help="Threads of one TensorFlow op (TF Serving's flag of that "
+              "name; 0: TensorFlow chooses).")
+@click.option("--tensorflow-inter-op-parallelism", "inter_op", default=0, show_default=True,
+              type=int, help="TensorFlow ops run at once (TF Serving's flag of that name; "
+              "0: TensorFlow chooses).")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 def serve_cmd(base, host, port, max_body_mb, poll_seconds, batching, max_batch_size,
-              batch_timeout_ms, verbose):
+              batch_timeout_ms, num_batch_threads, intra_op, inter_op, verbose):
     """Serve every model under BASE (BASE/NAME/VERSION/ SavedModels), all versions.
 
     Speaks TF Serving's REST API: GET /v1/models/NAME[/versions/V][/metadata],
@@ -36,16 +44,24 @@ def serve_cmd(base, host, port, max_body_mb, poll_seconds, batching, max_batch_s
     if batching and (max_batch_size < 1 or batch_timeout_ms < 0):
         raise ValueError(f"Arguments --max-batch-size (>= 1) and --batch-timeout-ms (>= 0). "
                          f"Received: {max_batch_size}, {batch_timeout_ms}")
+    if num_batch_threads is not None and num_batch_threads < 1:
+        raise ValueError(f"Argument `num_batch_threads` (--num-batch-threads) must be >= 1. "
+                         f"Received: num_batch_threads={num_batch_threads}")
     if not 0 <= port <= 65535:
         raise ValueError(f"Argument `port` (--port) must be 0-65535. Received: port={port}")
 
     def ready(srv):
         host_, port_ = srv.server_address[:2]
         models = srv.registry.names()
+        threads = srv.batcher.num_batch_threads if srv.batcher is not None else 0
+        tf_threads = ", ".join(f"{what}-op {n}" for what, n in (("intra", intra_op),
+                                                                 ("inter", inter_op)) if n)
         click.echo(f"kzoo serve: {len(models)} model(s) {models} from {base} on "
                    f"http://{host_}:{port_}"
-                   + (f" (batching up to {max_batch_size} rows, {batch_timeout_ms:g} ms)"
-                      if batching else ""), err=True)
+                   + (f" (batching up to {max_batch_size} rows, {batch_timeout_ms:g} ms, "
+                      f"{threads} batch thread{'s' if threads != 1 else ''})"
+                      if batching else "")
+                   + (f"; TensorFlow threads: {tf_threads}" if tf_threads else ""), err=True)
 
     def terminate(signum, frame):
         sys.exit(0)
@@ -53,7 +69,8 @@ def serve_cmd(base, host, port, max_body_mb, poll_seconds, batching, max_batch_s
     signal.signal(signal.SIGTERM, terminate)
     server.serve(base, host, port, max_body=int(max_body_mb * 2**20), poll=poll_seconds,
                  verbose=verbose, batching=batching, max_batch_size=max_batch_size,
-                 batch_timeout_ms=batch_timeout_ms, ready=ready)
+                 batch_timeout_ms=batch_timeout_ms, num_batch_threads=num_batch_threads,
+                 intra_op_parallelism=intra_op, inter_op_parallelism=inter_op, ready=ready)
 
 
 COMMANDS = (serve_cmd,)

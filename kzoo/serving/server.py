@@ -964,9 +964,38 @@ class ModelServer:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def set_threading(intra_op_parallelism=0, inter_op_parallelism=0):
+    """Sets TensorFlow's intra- and inter-op thread pool sizes (0 leaves one as it is).
+
+    Raises a `ValueError` for a negative size, or once TensorFlow has run an op
+    in this process (its pools are then fixed).
+    """
+    sizes = {"intra_op_parallelism": intra_op_parallelism,
+             "inter_op_parallelism": inter_op_parallelism}
+    for key, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"Argument `{key}` must be an int >= 0 (0: TensorFlow "
+                             f"chooses). Received: {key}={value!r}")
+    if not any(sizes.values()):
+        return
+    import tensorflow as tf
+
+    setters = {"intra_op_parallelism": tf.config.threading.set_intra_op_parallelism_threads,
+               "inter_op_parallelism": tf.config.threading.set_inter_op_parallelism_threads}
+    for key, value in sizes.items():
+        if value:
+            try:
+                setters[key](value)
+            except RuntimeError as e:
+                raise ValueError(f"Argument `{key}`: TensorFlow's thread pools are already "
+                                 f"in use in this process ({e}). Received: {key}={value}"
+                                 ) from None
+
+
 def serve(base, host=DEFAULT_HOST, port=DEFAULT_PORT, *, max_body=DEFAULT_MAX_BODY,
           poll=DEFAULT_POLL_SECONDS, verbose=False, batching=False, max_batch_size=32,
-          batch_timeout_ms=5.0, ready=None):
+          batch_timeout_ms=5.0, num_batch_threads=None, intra_op_parallelism=0,
+          inter_op_parallelism=0, ready=None):
     """Serves the models under `base` until interrupted (Ctrl-C / SIGTERM).
 
     Args:
@@ -975,7 +1004,13 @@ def serve(base, host=DEFAULT_HOST, port=DEFAULT_PORT, *, max_body=DEFAULT_MAX_BO
         max_body: the largest request body in bytes (413 above it).
         poll: seconds between scans of `base` for new or removed versions.
         batching: merge concurrent requests to one signature into one call
-            (`Batcher(max_batch_size, batch_timeout_ms)`).
+            (`Batcher(max_batch_size, batch_timeout_ms, num_batch_threads)`).
+        num_batch_threads: with `batching`, how many batches run at once
+            (default one per CPU).
+        intra_op_parallelism, inter_op_parallelism: TensorFlow's thread pool
+            sizes, as TF Serving's `--tensorflow_intra_op_parallelism` and
+            `--tensorflow_inter_op_parallelism` (0: TensorFlow chooses). They
+            must be set before the process runs any TensorFlow op.
         ready: called with the server once it listens (e.g. to print its address).
     """
     base = os.fspath(base)
@@ -985,7 +1020,8 @@ def serve(base, host=DEFAULT_HOST, port=DEFAULT_PORT, *, max_body=DEFAULT_MAX_BO
         raise ValueError(f"Argument `max_body` must be positive. Received: max_body={max_body}")
     if poll <= 0:
         raise ValueError(f"Argument `poll` must be positive. Received: poll={poll}")
-    batcher = Batcher(max_batch_size, batch_timeout_ms) if batching else None
+    set_threading(intra_op_parallelism, inter_op_parallelism)
+    batcher = Batcher(max_batch_size, batch_timeout_ms, num_batch_threads) if batching else None
     server = ModelServer(base, host, port, max_body=max_body, poll=poll, verbose=verbose,
                          batcher=batcher)
     try:
@@ -996,5 +1032,6 @@ def serve(base, host=DEFAULT_HOST, port=DEFAULT_PORT, *, max_body=DEFAULT_MAX_BO
         server.server_close()
 
 
-__all__ = ["Batcher", "ModelServer", "Registry", "RequestError", "serve", "is_complete_version",
+__all__ = ["Batcher", "ModelServer", "Registry", "RequestError", "serve", "set_threading",
+           "is_complete_version",
            "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_MAX_BODY"]

@@ -108,3 +108,15 @@ def test_arguments_are_checked():
         Batcher(max_batch_size=0)
     with pytest.raises(ValueError, match="num_batch_threads"):
         Batcher(num_batch_threads=0)
+
+
+def test_thread_pool_sizes_are_checked():
+    from kzoo.serving import server
+
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="intra_op_parallelism.*Received"):
+            server.set_threading(intra_op_parallelism=bad)
+    tf.constant(1.0) + 1.0  # TensorFlow's thread pools now exist in this process
+    with pytest.raises(ValueError, match="inter_op_parallelism.*already in use"):
+        server.set_threading(inter_op_parallelism=3)
+    server.set_threading(0, 0)  # nothing to change: no error

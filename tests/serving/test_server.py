@@ -470,11 +470,18 @@ def test_new_version_is_served_without_restart(server, base, images, expected):
 
 
 def test_batching(base, tmp_path, images, expected):
-    """--batching merges concurrent requests; answers and per-request errors unchanged."""
+    """--batching merges concurrent requests; answers and per-request errors unchanged.
+
+    The server also runs with one batch thread and TF Serving's thread pool
+    flags set (one thread per op, two ops at once)."""
     with _serving(base, tmp_path / "serve.log", "--batching", "--max-batch-size", "8",
-                  "--batch-timeout-ms", "30") as running:
+                  "--batch-timeout-ms", "30", "--num-batch-threads", "1",
+                  "--tensorflow-intra-op-parallelism", "1",
+                  "--tensorflow-inter-op-parallelism", "2") as running:
         port = running["port"]
-        assert "batching up to 8 rows" in running["log"].read_text()
+        log = running["log"].read_text()
+        assert "batching up to 8 rows, 30 ms, 1 batch thread)" in log, log
+        assert "TensorFlow threads: intra-op 1, inter-op 2" in log, log
         results, barrier = [], threading.Barrier(8)
 
         def worker(seed):
