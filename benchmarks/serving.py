@@ -1,8 +1,11 @@
 """`kzoo serve` (TF Serving's REST API) against the Keras model called in process.
 
-Exports the shipped LeNet checkpoint with `kzoo.serving.export_version` into a
-temporary base folder, starts two real `python -m kzoo serve BASE` processes on
-free localhost ports (unbatched, and with `--batching`) and measures:
+Exports a shipped checkpoint (`--checkpoint`: the LeNet by default, whose batch-1
+call is mostly TensorFlow's call overhead; the ResNet-9, whose batch-1 call is
+compute, is the other case worth measuring) with `kzoo.serving.export_version`
+into a temporary base folder, starts two real `python -m kzoo serve BASE`
+processes on free localhost ports (unbatched, and with `--batching`) and
+measures:
 
 - batch-1 latency, p50 and p99: one HTTP `:predict` request at a time from a
   client process without TensorFlow (`http.client`, one kept-alive
@@ -26,13 +29,14 @@ free localhost ports (unbatched, and with `--batching`) and measures:
 
 Goals (issue 11): with batching ≥ 2× the unbatched throughput at 8 clients;
 p50 overhead of the HTTP path ≤ 2 ms over the in-process call. Writes
-`benchmarks/results/serving.json` and `.md`. A run takes a few minutes; the
-correctness check is most of it when the machine is busy (`--check-requests 0`
-skips it); `--seconds`, `--rounds` and `--latency-requests` lengthen a run.
+`benchmarks/results/serving.json` and `.md` (`serving-CHECKPOINT.*` for another
+checkpoint). A run takes a few minutes; the correctness check is most of it when
+the machine is busy (`--check-requests 0` skips it); `--seconds`, `--rounds` and
+`--latency-requests` lengthen a run.
 
-    python -m benchmarks serving [--latency-requests 300] [--seconds 6] [--rounds 3]
-        [--clients 1,8,32] [--check-requests 500] [--max-batch-size 32]
-        [--batch-timeout-ms 5] [--no-write]
+    python -m benchmarks serving [--checkpoint lenet_fashion_mnist]
+        [--latency-requests 300] [--seconds 6] [--rounds 3] [--clients 1,8,32]
+        [--check-requests 500] [--max-batch-size 32] [--batch-timeout-ms 5] [--no-write]
 """
 
 import argparse
@@ -59,7 +63,6 @@ from kzoo.utils import processes
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT = "lenet_fashion_mnist"
 MODEL_NAME = "lenet"
-PREDICT_PATH = f"/v1/models/{MODEL_NAME}:predict"
 GOAL_SPEEDUP, GOAL_OVERHEAD_MS = 2.0, 2.0
 ATOL = 1e-5
 
@@ -87,8 +90,9 @@ def _get(port, path, timeout=5):
 
 
 @contextlib.contextmanager
-def serving(base, *args, log_path=None, startup_timeout=120):
-    """A `kzoo serve BASE --port P *args` process, once it answers; yields `(port, pid)`."""
+def serving(base, *args, log_path=None, startup_timeout=120, model_name=MODEL_NAME):
+    """A `kzoo serve BASE --port P *args` process, once it answers (`model_name`'s
+    status is 200); yields `(port, pid)`."""
     port = _free_port()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     log = open(log_path or os.devnull, "wb")
@@ -101,7 +105,7 @@ def serving(base, *args, log_path=None, startup_timeout=120):
                 raise RuntimeError(f"kzoo serve exited with {process.returncode}; log: "
                                    f"{log_path}")
             try:
-                if _get(port, f"/v1/models/{MODEL_NAME}") == 200:
+                if _get(port, f"/v1/models/{model_name}") == 200:
                     break
             except OSError:
                 pass
@@ -162,7 +166,12 @@ for line in sys.stdin:
 """
 
 
-def latency(port, model, signature, images, requests, block=20, warmup=30):
+def predict_path(model_name):
+    return f"/v1/models/{model_name}:predict"
+
+
+def latency(port, model, signature, images, requests, block=20, warmup=30,
+            model_name=MODEL_NAME):
     """Batch-1 latency of the HTTP path and of three in-process calls.
 
     The four paths run in turns of `block` consecutive calls (so that other load on
@@ -183,9 +192,9 @@ def latency(port, model, signature, images, requests, block=20, warmup=30):
     worst = 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(bodies, f)
-    client = subprocess.Popen([sys.executable, "-c", _HTTP_CLIENT, str(port), PREDICT_PATH,
-                               f.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    client = subprocess.Popen([sys.executable, "-c", _HTTP_CLIENT, str(port),
+                               predict_path(model_name), f.name], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
 
     def over_http(first, count):
         client.stdin.write(f"{first} {count}\n")
@@ -237,11 +246,11 @@ def expected_of(model, images, k):
     return _EXPECTED[key]
 
 
-def breakdown(base, images, repeats=300):
+def breakdown(base, images, repeats=300, model_name=MODEL_NAME):
     """Median ms of the server's own steps on one batch-1 request, run in this process."""
     from kzoo.serving import server
 
-    servable = server.Servable(MODEL_NAME, 1, os.path.join(base, MODEL_NAME, "1"))
+    servable = server.Servable(model_name, 1, os.path.join(base, model_name, "1"))
     signature = servable.signatures["serving_default"]
     body = json.dumps({"instances": images[:1].tolist()}).encode("utf-8")
     parsed = json.loads(body)
@@ -250,7 +259,7 @@ def breakdown(base, images, repeats=300):
     for _ in range(20):
         server.predict(servable, json.loads(body))
     steps = {
-        "json_decode": lambda: json.loads(body.decode("utf-8")),
+        "json_decode": lambda: server._parse_json(body),
         "to_tensors": lambda: server._row_inputs(parsed["instances"], signature),
         "signature_call": lambda: server.run_signature(signature, arrays),
         "predict": lambda: server.predict(servable, parsed),
@@ -262,11 +271,11 @@ def breakdown(base, images, repeats=300):
     return result
 
 
-async def _load(port, bodies, clients, seconds, warmup):
+async def _load(port, bodies, clients, seconds, warmup, model_name=MODEL_NAME):
     """`clients` coroutines posting batch-1 requests for `warmup + seconds` s."""
     import aiohttp
 
-    url = f"http://127.0.0.1:{port}{PREDICT_PATH}"
+    url = f"http://127.0.0.1:{port}{predict_path(model_name)}"
     headers = {"Content-Type": "application/json"}
     done, errors, rows, made = [], [], [], [0]
     connector = aiohttp.TCPConnector(limit=clients, force_close=False)
@@ -313,7 +322,7 @@ def _cpu_seconds(pid):
         return None
 
 
-def throughput(servers, images, clients, seconds, warmup, rounds=3):
+def throughput(servers, images, clients, seconds, warmup, rounds=3, model_name=MODEL_NAME):
     """Requests/s of `clients` concurrent clients, one image per request, against each
     server of `servers` ({batching: (port, pid)}); the servers take turns, `rounds`
     turns of `seconds / rounds` each (plus `warmup`), so that other load weighs on
@@ -327,7 +336,8 @@ def throughput(servers, images, clients, seconds, warmup, rounds=3):
         for batching, (port, pid) in servers.items():
             server_before, client_before = _cpu_seconds(pid), time.process_time()
             done, errors, rows, sent = asyncio.run(_load(port, bodies, clients,
-                                                         seconds / rounds, warmup))
+                                                         seconds / rounds, warmup,
+                                                         model_name))
             server_after, client_after = _cpu_seconds(pid), time.process_time()
             if server_before is not None and server_after is not None:
                 cpu[batching][0] += server_after - server_before
@@ -357,7 +367,7 @@ def throughput(servers, images, clients, seconds, warmup, rounds=3):
     return result
 
 
-def correctness(port, images, expected, clients, requests):
+def correctness(port, images, expected, clients, requests, model_name=MODEL_NAME):
     """`clients` threads × `requests` requests of 1-4 images through `Client`."""
     from kzoo.serving import Client
 
@@ -371,7 +381,7 @@ def correctness(port, images, expected, clients, requests):
             start = int(rng.integers(0, len(images) - 4))
             count = int(rng.integers(1, 5))
             try:
-                result = client.predict(MODEL_NAME, images[start:start + count])
+                result = client.predict(model_name, images[start:start + count])
             except Exception as e:  # noqa: BLE001 - counted and reported
                 errors.append(repr(e)[:200])
                 continue
@@ -425,9 +435,9 @@ def verdicts(results):
                          "met": overhead <= GOAL_OVERHEAD_MS}}
 
 
-def run(*, latency_requests=300, seconds=6.0, warmup=0.5, rounds=3, clients=(1, 8, 32),
-        check_clients=8, check_requests=500, max_batch_size=32, batch_timeout_ms=5.0,
-        images=64, log_dir=None):
+def run(*, checkpoint=CHECKPOINT, latency_requests=300, seconds=6.0, warmup=0.5, rounds=3,
+        clients=(1, 8, 32), check_clients=8, check_requests=500, max_batch_size=32,
+        batch_timeout_ms=5.0, intra_op_threads=0, images=64, log_dir=None):
     import aiohttp
     import keras
 
@@ -435,27 +445,33 @@ def run(*, latency_requests=300, seconds=6.0, warmup=0.5, rounds=3, clients=(1, 
 
     began = time.monotonic()
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (images, 28, 28, 1)).astype("float32")
-    model, info = load_source(CHECKPOINT)
+    model, info = load_source(checkpoint)
+    name = info.get("architecture") or MODEL_NAME
+    shape = tuple(int(d) for d in model.input_shape[1:])
+    pixels = rng.integers(0, 256, (images, *shape)).astype("float32")
     expected = model.predict(pixels, verbose=0)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="kzoo-bench-serving-") as tmp:
         base = os.path.join(tmp, "serving")
-        export_version(CHECKPOINT, MODEL_NAME, version=1, base=base)
+        export_version(checkpoint, name, version=1, base=base)
         signature = tf.saved_model.load(
-            os.path.join(base, MODEL_NAME, "1")).signatures["serving_default"]
+            os.path.join(base, name, "1")).signatures["serving_default"]
         logs = log_dir or tmp
         throughput_rows, checks = [], []
         print("breakdown of one request's work (in process) ...", flush=True)
-        steps = breakdown(base, pixels)
+        steps = breakdown(base, pixels, model_name=name)
         batch_args = ["--batching", "--max-batch-size", str(max_batch_size),
                       "--batch-timeout-ms", str(batch_timeout_ms)]
-        with serving(base, log_path=os.path.join(logs, "serve.log")) as plain, \
-                serving(base, *batch_args,
-                        log_path=os.path.join(logs, "serve-batching.log")) as batched:
+        both = (["--tensorflow-intra-op-parallelism", str(intra_op_threads)]
+                if intra_op_threads else [])
+        with serving(base, *both, log_path=os.path.join(logs, f"serve-{name}.log"),
+                     model_name=name) as plain, \
+                serving(base, *both, *batch_args, model_name=name,
+                        log_path=os.path.join(logs, f"serve-{name}-batching.log")) as batched:
             (plain_port, _), (batched_port, _) = plain, batched
             print(f"latency, {latency_requests} batch-1 requests per path ...", flush=True)
-            lat = latency(plain_port, model, signature, pixels, latency_requests)
+            lat = latency(plain_port, model, signature, pixels, latency_requests,
+                          model_name=name)
             print(f"  HTTP p50 {lat['http']['p50_ms']:.2f} ms; in process: eager "
                   f"{lat['keras_eager']['p50_ms']:.2f}, compiled "
                   f"{lat['keras_compiled']['p50_ms']:.2f}, signature "
@@ -463,11 +479,12 @@ def run(*, latency_requests=300, seconds=6.0, warmup=0.5, rounds=3, clients=(1, 
             print(f"throughput, {rounds} alternating rounds per cell ...", flush=True)
             for n in clients:
                 throughput_rows += throughput({False: plain, True: batched}, pixels, n,
-                                              seconds, warmup, rounds)
+                                              seconds, warmup, rounds, model_name=name)
             if check_requests:
-                for name, port in (("unbatched", plain_port), ("batching", batched_port)):
-                    checks.append({"server": name, **correctness(
-                        port, pixels, expected, check_clients, check_requests)})
+                for label, port in (("unbatched", plain_port), ("batching", batched_port)):
+                    checks.append({"server": label, **correctness(
+                        port, pixels, expected, check_clients, check_requests,
+                        model_name=name)})
     for check in checks:
         print(f"  correctness ({check['server']}): {check['clients']} clients × "
               f"{check['requests_per_client']} requests, {check['errors']} errors, "
@@ -482,11 +499,14 @@ def run(*, latency_requests=300, seconds=6.0, warmup=0.5, rounds=3, clients=(1, 
                     "aiohttp": aiohttp.__version__, "platform": platform.platform(),
                     "load_average_before": [round(v, 2) for v in load_before],
                     "load_average_after": [round(v, 2) for v in os.getloadavg()]},
-        "model": {"checkpoint": CHECKPOINT, "architecture": info.get("architecture"),
-                  "params": info.get("params"), "input": "28x28x1 float32 pixels 0-255"},
+        "model": {"checkpoint": checkpoint, "architecture": info.get("architecture"),
+                  "params": info.get("params"),
+                  "input": "x".join(map(str, shape)) + " float32 pixels 0-255",
+                  "mult_adds": _mult_adds(model)},
         "settings": {"latency_requests": latency_requests, "seconds": seconds,
                      "warmup": warmup, "rounds": rounds, "clients": list(clients),
                      "max_batch_size": max_batch_size, "batch_timeout_ms": batch_timeout_ms,
+                     "intra_op_threads": intra_op_threads,
                      "images": images, "check_clients": check_clients,
                      "check_requests": check_requests},
         "latency": lat,
@@ -499,16 +519,40 @@ def run(*, latency_requests=300, seconds=6.0, warmup=0.5, rounds=3, clients=(1, 
     return results
 
 
+def _mult_adds(model):
+    """Multiply-adds of one image through `model` (kzoo.models.count_flops / 2)."""
+    from kzoo.models import count_flops
+
+    return int(count_flops(model) // 2)
+
+
+def results_name(checkpoint):
+    """`serving` for the default checkpoint, else `serving-<checkpoint>`."""
+    return "serving" if checkpoint == CHECKPOINT else f"serving-{checkpoint}"
+
+
 def _yes(met):
     return "**met**" if met else ("**not met**" if met is False else "**undecided**")
+
+
+def _model_text(model):
+    """E.g. "lenet (`lenet_fashion_mnist`, 431,080 parameters, 28×28×1, 2.3 M mult-adds)"."""
+    parts = [f"`{model['checkpoint']}`"] if model.get("checkpoint") else []
+    if model.get("params"):
+        parts.append(f"{model['params']:,} parameters")
+    if model.get("input"):
+        parts.append(model["input"].split(" ")[0].replace("x", "×"))
+    if model.get("mult_adds"):
+        parts.append(f"{model['mult_adds'] / 1e6:.1f} M multiply-adds per image")
+    return f"{model.get('architecture') or MODEL_NAME} ({', '.join(parts)})"
 
 
 def to_markdown(results):
     m, s, lat = results["machine"], results["settings"], results["latency"]
     v = verdicts(results)
     lines = [
-        f"`kzoo serve` on localhost, LeNet ({results['model']['params']:,} parameters, "
-        f"28×28×1), {m['cpus']} CPUs shared by server and clients, TF {m['tensorflow']}, "
+        f"`kzoo serve` on localhost, {_model_text(results['model'])}, {m['cpus']} CPUs "
+        f"shared by server and clients, TF {m['tensorflow']}, "
         f"Keras {m['keras']}, aiohttp {m['aiohttp']}, Python {m['python']}; load average "
         f"{m['load_average_before'][0]:.2f} before, {m['load_average_after'][0]:.2f} after"
         + (f"; the run took {results['wall_seconds'] / 60:.1f} min."
@@ -544,7 +588,10 @@ def to_markdown(results):
         f"Throughput, one image per request: {s['seconds']:g} s per cell in "
         f"{s['rounds']} turns that alternate between the two servers, each after "
         f"{s['warmup']:g} s of warm-up (`--batching --max-batch-size {s['max_batch_size']} "
-        f"--batch-timeout-ms {s['batch_timeout_ms']:g}`); p50 is the latency under load:",
+        f"--batch-timeout-ms {s['batch_timeout_ms']:g}`"
+        + (f"; both servers `--tensorflow-intra-op-parallelism {s['intra_op_threads']}`"
+           if s.get("intra_op_threads") else "")
+        + "); p50 is the latency under load:",
         "",
         "| clients | unbatched req/s | p50 ms | batching req/s | p50 ms | mean batch rows "
         "| batching / unbatched |",
@@ -590,6 +637,10 @@ def _ints(text):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=CHECKPOINT,
+                        help="the zoo checkpoint to export and serve (its architecture "
+                        "is the served model's name); results go to serving.json for "
+                        f"{CHECKPOINT}, else serving-CHECKPOINT.json")
     parser.add_argument("--latency-requests", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=6.0,
                         help="measured seconds per throughput cell")
@@ -602,17 +653,22 @@ def main(argv=None):
                         help="requests per client of the correctness check (0: skip it)")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-timeout-ms", type=float, default=5.0)
+    parser.add_argument("--intra-op-threads", type=int, default=0,
+                        help="both servers' --tensorflow-intra-op-parallelism (0: "
+                        "TensorFlow chooses)")
     parser.add_argument("--log-dir", default=None, help="keep the servers' logs here")
     parser.add_argument("--no-write", action="store_true", help="print only")
     ns = parser.parse_args(argv)
-    results = run(latency_requests=ns.latency_requests, seconds=ns.seconds, warmup=ns.warmup,
+    results = run(checkpoint=ns.checkpoint, latency_requests=ns.latency_requests,
+                  seconds=ns.seconds, warmup=ns.warmup,
                   rounds=ns.rounds,
                   clients=ns.clients, check_clients=ns.check_clients,
                   check_requests=ns.check_requests, max_batch_size=ns.max_batch_size,
-                  batch_timeout_ms=ns.batch_timeout_ms, log_dir=ns.log_dir)
+                  batch_timeout_ms=ns.batch_timeout_ms, intra_op_threads=ns.intra_op_threads,
+                  log_dir=ns.log_dir)
     markdown = to_markdown(results)
     if not ns.no_write:
-        write_results("serving", results, markdown)
+        write_results(results_name(ns.checkpoint), results, markdown)
     print(markdown)
     failed = [c for c in results["correctness"] if not c["passed"]]
     if failed:

@@ -120,3 +120,46 @@ def test_thread_pool_sizes_are_checked():
     with pytest.raises(ValueError, match="inter_op_parallelism.*already in use"):
         server.set_threading(inter_op_parallelism=3)
     server.set_threading(0, 0)  # nothing to change: no error
+
+
+def test_request_json_parsing():
+    """Bodies parse with orjson; what it refuses (NaN, big integers) the standard parser
+    decides, and what neither takes is a 400 in the standard parser's words."""
+    import math
+
+    from kzoo.serving.server import _parse_json
+
+    assert _parse_json(b'{"instances": [[1, 2.5]]}') == {"instances": [[1, 2.5]]}
+    assert math.isnan(_parse_json(b'{"instances": [NaN, Infinity]}')["instances"][0])
+    assert _parse_json(b'{"instances": [%d]}' % 2 ** 70)["instances"] == [2 ** 70]
+    for body, words in [(b'{"instances": [1,', "Expecting value"),
+                        (b'\xff\xfe{}', "JSON Parse error"), (b"", "document is empty"),
+                        (b"[1]", "Is not object")]:
+        with pytest.raises(RequestError, match=words) as e:
+            _parse_json(body)
+        assert e.value.status == 400
+
+
+def test_freeze_heap_hides_the_heap_and_frees_what_was_dropped():
+    """`freeze_heap` (run by `kzoo serve` after each load) moves the live objects out of
+    the collector's passes, and a later call frees a frozen cycle dropped since (a
+    dropped version's model). In a child process: freezing is process-wide."""
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import gc, weakref",
+        "from kzoo.serving.server import freeze_heap",
+        "class Node: pass",
+        "a = Node(); a.me = a; alive = weakref.ref(a)",
+        "freeze_heap()",
+        "assert gc.get_freeze_count() > 1000, gc.get_freeze_count()",
+        "del a; gc.collect()",
+        "assert alive() is not None  # frozen: the collector does not see it",
+        "freeze_heap()",
+        "assert alive() is None  # unfrozen, collected",
+        "print('ok')",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
