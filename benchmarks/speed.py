@@ -43,6 +43,8 @@ SMALL_SIDE = 64  # models at most this wide run at the small-model batch
 COLUMNS = ["model", "{m}_samples_per_sec", "{m}_step_time", "{m}_batch_size", "{m}_img_size",
            "param_count", "{m}_gmacs", "conv_impl", "precision", "device",
            "keras_applications_samples_per_sec", "ratio_vs_keras_applications"]
+#: Timed steps per model (each model's steps interleaved with its pair's).
+DEFAULT_STEPS = 7
 
 
 def device_name():
@@ -116,14 +118,17 @@ def stepper(model, mode, batch, seed=0):
 
 
 def time_models(models, mode, batch, steps, warmup):
-    """Median seconds per step of each model; steps interleaved across the models."""
+    """Median seconds per step of each model; steps interleaved across the models, in an
+    order that alternates from one step to the next."""
     steppers = [stepper(m, mode, batch) for m in models]
     for s in steppers:
         for _ in range(warmup):
             s()
     times = [[] for _ in models]
-    for _ in range(steps):
-        for s, t in zip(steppers, times):
+    for i in range(steps):
+        # The order alternates, so that neither model always runs right after the other.
+        order = list(zip(steppers, times))
+        for s, t in (order if i % 2 == 0 else order[::-1]):
             t.append(s())
     return [statistics.median(t) for t in times]
 
@@ -148,7 +153,8 @@ def measure(name, mode, *, batch, steps, warmup, conv_impl="native", precision="
            f"{mode}_img_size": img, "param_count": round(model.count_params() / 1e6, 4),
            f"{mode}_gmacs": round(count_flops(model) / 2e9, 4), "conv_impl": conv_impl,
            "precision": precision, "device": device_name(),
-           "keras_applications_samples_per_sec": "", "ratio_vs_keras_applications": ""}
+           "keras_applications_samples_per_sec": "", "ratio_vs_keras_applications": "",
+           "steps": steps}  # not a CSV column: the Markdown notes it
     if len(seconds) > 1:
         row["keras_applications_samples_per_sec"] = round(batch / seconds[1], 2)
         row["ratio_vs_keras_applications"] = round(seconds[1] / seconds[0], 3)
@@ -168,7 +174,7 @@ def write_csv(path, rows, mode):
     header = [c.format(m=mode) for c in COLUMNS]
     with io.atomic_path(path, suffix=".csv") as tmp:
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, header)
+            writer = csv.DictWriter(f, header, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
 
@@ -192,6 +198,13 @@ def markdown(rows_by_mode, device, machine):
         if pairs:
             lines += ["", f"Pairs at >= 0.98: {len(pairs) - len(short)} of {len(pairs)}"
                       + (f"; short: {', '.join(short)}" if short else "") + "."]
+        steps = {}  # rows kept from before the step count was recorded have none
+        for r in rows:
+            if r.get("steps"):
+                steps.setdefault(r["steps"], []).append(r["model"])
+        if steps:
+            lines += ["", "Timed steps, where recorded: " + "; ".join(
+                f"{n} for {', '.join(names)}" for n, names in sorted(steps.items())) + "."]
         lines.append("")
         table = throughput_table(rows) if mode == "train" else ""
         if table:
@@ -243,7 +256,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=16, help="batch of the ImageNet-size models")
     parser.add_argument("--small-batch", type=int, default=256,
                         help=f"batch of the models at most {SMALL_SIDE} pixels wide")
-    parser.add_argument("--steps", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--im2col-models",
                         default="lenet,lenet5,resnet20.28,maxout_net,resnet9.w16_28",

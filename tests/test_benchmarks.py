@@ -324,3 +324,7 @@ def test_speed_writes_timm_columns_and_resumes_from_its_rows(tmp_path, monkeypat
     # Two rows per mode, and the training-throughput table's native-vs-im2col row.
     assert summary.count("| `lenet") == 5
     assert "Training throughput" in summary and "| `resnet9.w16_28` | 4 |" in summary
+    # The step count is kept with each row and noted under each table, not a CSV column.
+    assert summary.count("Timed steps, where recorded: 1 for lenet, lenet.im2col, "
+                         "resnet9.w16_28.") == 2
+    assert "steps" not in rows[0]
