@@ -101,3 +101,18 @@ def test_window_larger_than_valid_input_raises(ours_cls):
 def test_call_with_wrong_rank_raises(ours_cls):
     with pytest.raises(ValueError, match=r"inputs.*rank 4.*Received: input"):
         ours_cls(2)(np.zeros((4, 4, 1), "float32"))
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_avg_im2col_under_mixed_precision(policy):
+    """The XLA-compiled window sums run in the policy's compute dtype, and equal Keras's
+    average pool (in float32) within that dtype's precision."""
+    x = np.random.default_rng(3).random((3, 11, 9, 4)).astype("float32")
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        out = AvgPool2D(3, strides=2, padding="same", implementation="im2col")(x)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert out.dtype == policy.split("_")[1]
+    want = keras.layers.AveragePooling2D(3, strides=2, padding="same")(x)
+    npt.assert_allclose(np.asarray(out, "float32"), want, atol=2e-2 if "bf" in policy else 2e-3)
