@@ -536,7 +536,8 @@ def _yes(met):
 
 
 def _model_text(model):
-    """E.g. "lenet (`lenet_fashion_mnist`, 431,080 parameters, 28×28×1, 2.3 M mult-adds)"."""
+    """E.g. "lenet (`lenet_fashion_mnist`, 431,080 parameters, 28×28×1, 2.3 M multiply-adds
+    per image)"."""
     parts = [f"`{model['checkpoint']}`"] if model.get("checkpoint") else []
     if model.get("params"):
         parts.append(f"{model['params']:,} parameters")
