@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.data import folders, subsets
+from kzoo.data import folders, mixing, subsets
 from kzoo.data.catalog import get_spec
 from kzoo.data.sources import check_folder_only, load_arrays, split_arrays
 
@@ -108,6 +108,9 @@ def load(
     channels=None,
     image_size=None,
     validation_split=None,
+    mixup=0.0,
+    cutmix=0.0,
+    one_hot=False,
 ):
     """Loads a dataset, or a folder of images, as a `tf.data.Dataset` of `(image, label)` batches.
 
@@ -149,10 +152,17 @@ def load(
         validation_split: folders only: the fraction of the training images held
             out as "validation", always with the same seed; None: 0.2 for a folder
             of class subfolders, none with train/ and test/ folders.
+        mixup: α of Mixup on the train split (`kzoo.data.mixing`; 0 = off).
+        cutmix: α of CutMix on the train split, in [0, 1] (0 = off); with
+            `mixup` too, each batch gets one of the two.
+        one_hot: labels as one-hot float32 rows (B, classes), what the
+            validation and test splits of a mixed training need; implied by
+            `mixup` or `cutmix` on the train split.
 
     Returns:
         A batched, prefetched `tf.data.Dataset` of float32 images
-        (B, H, W, C) and int64 labels (B,).
+        (B, H, W, C) and int64 labels (B,) (float32 (B, classes) with
+        `one_hot` or on the train split with `mixup` or `cutmix`).
 
     Example:
 
@@ -161,8 +171,12 @@ def load(
     >>> few = kzoo.data.load("fashion_mnist", "train", 32, classes=[5, 6, 7, 8, 9],
     ...                      labels_per_class=10, seed=1)  # 50 images, labels 0-4
     >>> ds = kzoo.data.load("my_photos/", "validation", 32, image_size=(64, 64))
+    >>> mixed = kzoo.data.load("fashion_mnist", "train", 128, mixup=0.2, cutmix=1.0)
     """
     folders.check_name(name, argument="name")  # an unknown name fails first, with the list
+    mixing.check_mixing(mixup, cutmix)
+    if not isinstance(one_hot, bool):
+        raise ValueError(f"Argument `one_hot` must be True or False. Received: one_hot={one_hot!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(
             f"Argument `batch_size` must be a positive int. Received: batch_size={batch_size!r}"
@@ -180,21 +194,28 @@ def load(
     if labels_per_class is not None:
         images, labels = subsets.per_class_subset(images, labels, labels_per_class,
                                                   subset_seed, class_names)
+    mixes = split == "train" and bool(mixup or cutmix)
     return from_arrays(
         images, labels, batch_size,
         shuffle=split == "train" if shuffle is None else shuffle,
         normalize=normalize,
         augment=augment if split == "train" else None,
         seed=seed, mean=mean, std=std, drop_remainder=drop_remainder,
+        num_classes=len(class_names) if one_hot or mixes else None,
+        mixup=mixup if mixes else 0.0, cutmix=cutmix if mixes else 0.0,
     )
 
 
 def from_arrays(images, labels, batch_size, *, shuffle=False, normalize="scale", augment=None,
-                seed=None, mean=None, std=None, drop_remainder=False):
+                seed=None, mean=None, std=None, drop_remainder=False, num_classes=None,
+                mixup=0.0, cutmix=0.0):
     """The `load` pipeline over in-memory uint8 images (N, H, W, C) and labels.
 
     `mean` and `std` (per channel, pixels in [0, 1]) are required for
-    `normalize="standardize"`. See `load` for the other arguments.
+    `normalize="standardize"`. With `num_classes`, the labels are one-hot
+    float32 rows (B, num_classes), which `mixup` and `cutmix` (the last
+    step, after the augmentations; `kzoo.data.mixing.batch_mixer`) need.
+    See `load` for the other arguments.
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(
@@ -208,6 +229,14 @@ def from_arrays(images, labels, batch_size, *, shuffle=False, normalize="scale",
     if normalize == "standardize" and (mean is None or std is None):
         raise ValueError("normalize='standardize' needs `mean` and `std`. Received: None")
     names = parse_augment(augment)
+    mixing.check_mixing(mixup, cutmix)
+    if (mixup or cutmix) and num_classes is None:
+        raise ValueError(f"Mixup and CutMix make soft labels: argument `num_classes` must be "
+                         f"given with mixup={mixup!r}, cutmix={cutmix!r}. Received: "
+                         f"num_classes=None")
+    mix = None
+    if num_classes is not None:
+        mix = mixing.batch_mixer(num_classes, mixup=mixup, cutmix=cutmix, seed=seed)
 
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
@@ -229,9 +258,12 @@ def from_arrays(images, labels, batch_size, *, shuffle=False, normalize="scale",
             x = (x - mean) / np.maximum(std, 1e-7)
         elif normalize in (None, "none") and scale:
             x = x * 255.0  # augmented in [0, 1], handed back raw
-        return x, y
+        # Mixing is linear in the pixels: the same in any of these scales.
+        return (x, y) if mix is None else mix(x, y)
 
-    # Deterministic order of the mapped elements, so a seeded run repeats exactly.
+    # Deterministic order of the mapped elements. The random augmentations and the mixing
+    # repeat exactly for a seed only under `tf.config.experimental.enable_op_determinism()`
+    # (which `kzoo.training.train` turns on): it runs their stateful draws in order.
     dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

@@ -99,7 +99,9 @@ class _Loop:
 
     def _replica_step(self, x, y, global_size):
         # `global_size`: the global batch's (the slices may differ on the last batch).
-        model, y = self.model, tf.cast(y, tf.int64)
+        model = self.model
+        if y.shape.rank == 1:
+            y = tf.cast(y, tf.int64)
         with tf.GradientTape() as tape:
             probabilities = model(x, training=True)
             per_example = self.loss_fn(y, probabilities)  # (b,), reduction=None
@@ -108,7 +110,7 @@ class _Loop:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         variables = model.trainable_variables
         model.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        correct = tf.cast(tf.equal(tf.argmax(probabilities, -1), y), tf.float32)
+        correct = tf.cast(tf.equal(tf.argmax(probabilities, -1), _label_indices(y)), tf.float32)
         # (3,): summed loss, correct predictions, examples; one all-reduce for the three.
         return tf.stack([tf.reduce_sum(per_example), tf.reduce_sum(correct),
                          tf.cast(tf.shape(y)[0], tf.float32)])
@@ -124,9 +126,19 @@ class _Loop:
             probabilities = self.predict(x)
             loss += float(tf.reduce_sum(self.loss_fn(y, probabilities)))
             correct += float(tf.reduce_sum(tf.cast(
-                tf.argmax(probabilities, -1) == tf.cast(y, tf.int64), tf.float32)))
+                tf.argmax(probabilities, -1) == _label_indices(y), tf.float32)))
             count += int(tf.shape(y)[0])
         return loss / max(count, 1), correct / max(count, 1)
+
+
+def _label_indices(labels):
+    """Class indices of integer labels (B,), or of one-hot or mixed rows (B, classes).
+
+    Of mixed rows the heavier class, as Keras's `categorical_accuracy` counts.
+    """
+    if labels.shape.rank == 2:
+        return tf.argmax(labels, -1)
+    return tf.cast(labels, tf.int64)
 
 
 def _progress(epoch, epochs, logs, seconds):
@@ -171,10 +183,11 @@ def fit_distributed(model, train_data, *, epochs, validation_data=None, callback
     Use it where `model.fit` does not run, i.e. under
     `tf.distribute.MultiWorkerMirroredStrategy` (the strategy whose scope
     built `model`), with the same script started on every worker. The
-    model must be compiled with an optimizer and one loss on integer labels
-    (e.g. `"sparse_categorical_crossentropy"`), which the loop applies per
-    example and averages over the global batch; accuracy is measured
-    alongside. Callbacks get `fit`'s calls; one that sets
+    model must be compiled with an optimizer and one loss, of integer labels
+    (e.g. `"sparse_categorical_crossentropy"`) or of one-hot or mixed label
+    rows (`"categorical_crossentropy"`, for Mixup and CutMix), which the loop
+    applies per example and averages over the global batch; accuracy (of
+    the heavier class of a mixed row) is measured alongside. Callbacks get `fit`'s calls; one that sets
     `model._initial_epoch` in `on_train_begin` (`kzoo.distribute.EpochBackup`,
     Keras's `BackupAndRestore`) makes the run resume after that epoch.
 

@@ -11,7 +11,9 @@ import numbers
 import shlex
 from typing import Optional
 
-from kzoo.data import catalog, pipeline
+import keras
+
+from kzoo.data import catalog, mixing, pipeline
 from kzoo.losses import SparseCategoricalCrossentropy
 from kzoo.models import registry
 from kzoo.optimizers import registry as optimizer_registry
@@ -122,6 +124,13 @@ class TrainConfig(RunOptions):
             the averaged weights.
         augment: augmentations for the train split (`"flip,crop,erase"`,
             see `kzoo.data.load`).
+        mixup: α of Mixup's Beta(α, α) on the training batches (Zhang et
+            al. 2018; `keras.layers.MixUp`; e.g. 0.2; 0 = off).
+        cutmix: α of CutMix's Beta(α, α), in [0, 1] (Yun et al. 2019;
+            `kzoo.data.CutMix`; e.g. 1.0; 0 = off). With `mixup` too, each
+            batch gets one of the two, CutMix with probability 0.5 (timm's
+            default). Either makes the labels soft: the loss is then the
+            categorical cross-entropy of one-hot labels (validation too).
         normalize: `"scale"` or `"standardize"` (in the model).
         validation_size: training examples held out for validation (0 = no
             validation set; `None` = a tenth of the training split, at most
@@ -175,6 +184,11 @@ class TrainConfig(RunOptions):
     ema: float = dataclasses.field(default=0.0, metadata=option(
         "Momentum of an exponential moving average of the weights, in [0, 1), e.g. 0.999; "
         "validation, model.keras and the test metrics use it (0 = off)."))
+    mixup: float = dataclasses.field(default=0.0, metadata=option(
+        "Mixup α of Beta(α, α) on the training batches, e.g. 0.2 (0 = off)."))
+    cutmix: float = dataclasses.field(default=0.0, metadata=option(
+        "CutMix α of Beta(α, α), in [0, 1], e.g. 1.0 (0 = off); with --mixup each batch "
+        "gets one of the two."))
     tta: bool = dataclasses.field(default=False, metadata=option(
         "Test-time augmentation: test metrics of the mean of the probabilities of each "
         "image and its horizontal flip."))
@@ -208,6 +222,7 @@ class TrainConfig(RunOptions):
                                  f"Received: {name}={value!r}")
         if self.momentum is not None:
             self._check_momentum()
+        mixing.check_mixing(self.mixup, self.cutmix)
         if not isinstance(self.tta, bool):
             raise ValueError(f"Argument `tta` must be True or False. Received: tta={self.tta!r}")
         for name, allowed in (("optimizer", tuple(optimizer_registry.OPTIMIZERS)),
@@ -273,8 +288,21 @@ class TrainConfig(RunOptions):
             kwargs.update(use_ema=True, ema_momentum=float(self.ema))
         return optimizer_registry.get(self.optimizer, **kwargs)
 
+    @property
+    def mixes(self):
+        """Whether the training batches are mixed (`mixup` or `cutmix`): soft labels."""
+        return bool(self.mixup or self.cutmix)
+
     def make_loss(self):
-        """The run's loss: the sparse cross-entropy, label-smoothed when `label_smoothing` > 0."""
+        """The run's loss: the cross-entropy, label-smoothed when `label_smoothing` > 0.
+
+        Of integer labels (`kzoo.losses.SparseCategoricalCrossentropy`), or
+        of one-hot and mixed rows when the run `mixes`
+        (`keras.losses.CategoricalCrossentropy`, whose smoothing is the same
+        `(1 − ε)·t + ε/K`).
+        """
+        if self.mixes:
+            return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
         if self.label_smoothing:
             return SparseCategoricalCrossentropy(label_smoothing=self.label_smoothing)
         return "sparse_categorical_crossentropy"

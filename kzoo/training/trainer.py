@@ -87,10 +87,22 @@ class RunData:
         order = generator.permutation(len(self.train[0]))
         return pipeline.from_arrays(self.train[0][order], self.train[1][order],
                                     config.batch_size, normalize=None, augment=config.augment,
-                                    seed=int(generator.integers(2**31)))
+                                    seed=int(generator.integers(2**31)),
+                                    **self._label_options(config, train=True))
+
+    def _label_options(self, config, train):
+        """One-hot labels, mixed on the train split, when `config` mixes (a `TrainConfig`)."""
+        mixup, cutmix = getattr(config, "mixup", 0.0), getattr(config, "cutmix", 0.0)
+        if not (mixup or cutmix):  # a FinetuneConfig has neither
+            return {}
+        return {"num_classes": self.spec.num_classes, "mixup": mixup if train else 0.0,
+                "cutmix": cutmix if train else 0.0}
 
     def pipelines(self, config, replicas=1):
         """The shuffled, augmented training batches and the validation batches.
+
+        When `config` mixes (`mixup`, `cutmix`) the labels of both are
+        one-hot rows, mixed in the training batches.
 
         Under `replicas` > 1, Keras 3.15's `fit` and `evaluate` all-reduce the
         first batch of each dataset to build the model, which fails ("Inputs to
@@ -104,13 +116,15 @@ class RunData:
                 f"{replicas} replicas in sync, which each take an equal share of it. "
                 f"Received: batch_size={config.batch_size}")
         train = pipeline.from_arrays(*self.train, config.batch_size, shuffle=True,
-                                     normalize=None, augment=config.augment, seed=config.seed)
+                                     normalize=None, augment=config.augment, seed=config.seed,
+                                     **self._label_options(config, train=True))
         validation = None
         size = len(self.validation[0])
         if size:
             batch = min(VALIDATION_BATCH, size)
             batch = max(batch - batch % replicas, min(replicas, size))
-            validation = pipeline.from_arrays(*self.validation, batch, normalize=None)
+            validation = pipeline.from_arrays(*self.validation, batch, normalize=None,
+                                              **self._label_options(config, train=False))
         return train, validation
 
 

@@ -3,7 +3,8 @@
 A space is one table per hyperparameter, named as `kzoo train` names its
 options (`learning_rate`, `weight_decay`, `optimizer`, `momentum` (for the
 trials whose optimizer takes one), `batch_size`, `schedule`, `warmup_epochs`,
-`augment`, `normalize`, `conv_impl`, `label_smoothing`, `ema`, and `model` as
+`augment`, `normalize`, `conv_impl`, `label_smoothing`, `ema`, `mixup`,
+`cutmix`, and `model` as
 a choice of registered names) or as the builder names its arguments
 (`dropout`, `width`, `activation`, `hidden_units`, ...), each with a type:
 
@@ -43,7 +44,7 @@ TYPES = ("log_uniform", "uniform", "int", "choice")
 #: `model_kwargs` are not searchable.
 CONFIG_PARAMETERS = ("model", "learning_rate", "weight_decay", "optimizer", "momentum",
                      "batch_size", "schedule", "warmup_epochs", "augment", "normalize",
-                     "conv_impl", "label_smoothing", "ema")
+                     "conv_impl", "label_smoothing", "ema", "mixup", "cutmix")
 #: Builder arguments the trainer sets itself.
 _FIXED_BUILDER_ARGUMENTS = ("include_top", "weights", "input_tensor", "input_shape", "classes",
                             "classifier_activation", "pooling", "name", "conv_impl")

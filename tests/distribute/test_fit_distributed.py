@@ -16,7 +16,7 @@ from kzoo.distribute import fit_distributed, get_strategy
 BATCH = 64
 
 
-def _model(strategy, initial=None):
+def _model(strategy, initial=None, loss="sparse_categorical_crossentropy", metrics=None):
     with strategy.scope():
         pixels = keras.Input((8, 8, 1))
         x = keras.layers.Dense(32, activation="relu")(keras.layers.Flatten()(pixels))
@@ -26,8 +26,8 @@ def _model(strategy, initial=None):
             model.set_weights(initial)
         # Not Adam: its first steps, ~lr * sign(gradient), magnify the rounding of
         # near-zero gradients (8e-5 apart after one step here).
-        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                      loss="sparse_categorical_crossentropy")
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss=loss,
+                      metrics=metrics)
     return model
 
 
@@ -54,6 +54,26 @@ def test_the_loop_equals_keras_fit_at_the_same_global_batch(digits, replicas):
     assert _largest_difference(model.get_weights(), reference.get_weights()) <= 1e-5
     np.testing.assert_allclose(history["loss"], fitted["loss"], rtol=1e-5)
     assert set(history) == {"loss", "accuracy"} and len(history["loss"]) == 2
+
+
+def test_the_loop_trains_on_mixed_label_rows_as_fit_does(digits):
+    # Mixup's labels: 0.7 of each example's class and 0.3 of the next example's.
+    x, y = digits[0][:256], digits[1][:256]
+    onehot = np.eye(10, dtype="float32")[y]
+    soft = 0.7 * onehot + 0.3 * np.roll(onehot, 1, axis=0)
+    dataset = tf.data.Dataset.from_tensor_slices((x, soft)).batch(BATCH)
+    reference = _model(tf.distribute.get_strategy(), loss="categorical_crossentropy",
+                       metrics=["accuracy"])
+    initial = reference.get_weights()
+    fitted = reference.fit(dataset, epochs=2, verbose=0, shuffle=False).history
+    model = _model(tf.distribute.get_strategy(), initial, loss="categorical_crossentropy")
+    history = fit_distributed(model, dataset, epochs=2, verbose=0, validation_data=dataset)
+    assert _largest_difference(model.get_weights(), reference.get_weights()) <= 1e-5
+    np.testing.assert_allclose(history["loss"], fitted["loss"], rtol=1e-5)
+    # Accuracy of the heavier class, as Keras's categorical_accuracy counts it.
+    np.testing.assert_allclose(history["accuracy"], fitted["accuracy"], atol=1e-6)
+    heavier = (model.predict(x, verbose=0).argmax(1) == y).mean()
+    assert history["val_accuracy"][-1] == pytest.approx(heavier)
 
 
 def test_callbacks_resume_and_stop_as_in_fit(digits, tmp_path):

@@ -1,7 +1,8 @@
 """The accuracy options of `kzoo train`, each on its own (issue 13).
 
 label smoothing, the weights' moving average (EMA), learning-rate warmup,
-the optimizer's momentum, test-time augmentation; each checked against a
+the optimizer's momentum, test-time augmentation, Mixup and CutMix (their
+pixels: tests/data/test_mixing.py); each checked against a
 NumPy formula or Keras itself, on scikit-learn's real 8x8 digits.
 """
 
@@ -200,6 +201,8 @@ def test_tta_is_the_mean_of_the_image_and_its_flip(rng, tmp_path):
     ("warmup_epochs", 2.0, "warmup_epochs.*below the 2 epochs"),
     ("momentum", 1.5, "momentum.*in \\[0, 1\\)"),
     ("tta", "yes", "tta.*True or False"),
+    ("mixup", -1.0, "mixup.*finite number >= 0"),
+    ("cutmix", 2.0, "cutmix.*in \\[0, 1\\]"),
 ])
 def test_bad_option_is_a_value_error_naming_it(field, value, message):
     with pytest.raises(ValueError, match=f"{message}.*Received: {field}="):
@@ -238,10 +241,41 @@ def test_cli_options_are_recorded_and_the_command_reproduces_the_run(tmp_path):
     assert "--tta" not in default and "--momentum" not in default
 
 
+def test_mixup_and_cutmix_train_on_mixed_label_rows(tmp_path):
+    config = TrainConfig(**{**CONFIG, "mixup": 0.4, "cutmix": 1.0}).resolved()
+    data = load_data(config)
+    train_ds, validation_ds = data.pipelines(config)
+    labels = np.concatenate([y.numpy() for _, y in train_ds])
+    assert labels.shape == (len(data.train[0]), 10)
+    np.testing.assert_allclose(labels.sum(1), 1.0, rtol=1e-6)
+    assert (labels.max(1) < 0.99).mean() > 0.3  # mixed rows
+    validation = np.concatenate([y.numpy() for _, y in validation_ds])
+    np.testing.assert_array_equal(validation, np.eye(10)[data.validation[1]])  # one-hot, unmixed
+    epoch = np.concatenate([y.numpy() for _, y in data.epoch_pipeline(config, 0)])
+    assert epoch.shape == labels.shape and (epoch.max(1) < 0.99).mean() > 0.3
+
+    run = str(tmp_path / "run")
+    args = ["train", "mlp", "--dataset", "digits", "--epochs", "1", "--validation-size", "100",
+            "--model-arg", "hidden_units=[16]", "--mixup", "0.2", "--cutmix", "1.0",
+            "--label-smoothing", "0.1", "--output", run]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    with open(os.path.join(run, "run.json")) as f:
+        record = json.load(f)
+    assert (record["config"]["mixup"], record["config"]["cutmix"]) == (0.2, 1.0)
+    assert "--mixup 0.2 --cutmix 1.0" in record["command"]
+    loss = keras.saving.load_model(os.path.join(run, "model.keras")).loss
+    assert isinstance(loss, keras.losses.CategoricalCrossentropy)
+    assert loss.get_config()["label_smoothing"] == pytest.approx(0.1)
+    metrics = run_dir.read_metrics(run)
+    assert 0 <= metrics["best_val_accuracy"] <= 1 and metrics["test_accuracy"] > 0.1
+
+
 def test_a_run_json_from_before_the_new_options_still_resumes_and_finishes(tmp_path):
     config = TrainConfig(**CONFIG).resolved()
     old = {k: v for k, v in config.to_dict().items()
-           if k not in ("label_smoothing", "ema", "warmup_epochs", "momentum", "tta")}
+           if k not in ("label_smoothing", "ema", "warmup_epochs", "momentum", "tta", "mixup",
+                        "cutmix")}
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"config": old, "kzoo": "0.1"}))
