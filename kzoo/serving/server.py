@@ -116,6 +116,12 @@ class Signature:
         _, kwargs = function.structured_input_signature
         self.inputs = dict(sorted(kwargs.items()))
         self.outputs = sorted(function.structured_outputs)
+        # Whether every input has a fully known shape after the batch axis (what
+        # `Batcher` can concatenate), worked out once rather than per request.
+        self.batchable = all(
+            spec.shape.rank is not None and spec.shape.rank >= 1
+            and None not in spec.shape.as_list()[1:] for spec in self.inputs.values())
+        self.numeric_input = _numeric_input(self.inputs)
 
 
 class Servable:
@@ -359,6 +365,108 @@ def _columnar_inputs(inputs, signature):
             for name in names}
 
 
+def _numeric_input(inputs):
+    """`(name, dims after the batch axis, their product, first dim or None, numpy
+    dtype)` of a signature's only input when `_numeric_request` can decode it (one
+    floating-point input of known rank and shape after the batch axis), else None."""
+    if len(inputs) != 1:
+        return None
+    (name, spec), = inputs.items()
+    shape = spec.shape
+    if not spec.dtype.is_floating or shape.rank is None or shape.rank < 1:
+        return None
+    dims = shape.as_list()
+    inner = tuple(dims[1:])
+    if None in inner or 0 in inner:
+        return None
+    return name, inner, int(np.prod(inner, dtype=np.int64)), dims[0], spec.dtype.as_numpy_dtype
+
+
+# `_numeric_request`: the body `{"instances": [...]}` or `{"inputs": [...]}` (JSON
+# whitespace only), the array's number characters, and the brackets as spaces.
+_NUMERIC_HEAD = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"(instances|inputs)"[ \t\n\r]*:[ \t\n\r]*\[')
+_JSON_SPACE = b" \t\n\r"
+_NUMBER_CHARS = b"0123456789.eE+-"
+_NUMBERS_AS_ZEROS = bytes.maketrans(_NUMBER_CHARS, b"0" * len(_NUMBER_CHARS))
+_BRACKETS_AS_SPACES = bytes.maketrans(b"[]", b"  ")
+_SKELETONS = {}  # shape -> the array's structural characters, e.g. (2, 1) -> b"[[],[]]"
+
+
+def _skeleton(shape):
+    skeleton = _SKELETONS.get(shape)
+    if skeleton is None:
+        skeleton = b""
+        for dim in reversed(shape):
+            skeleton = b"[" + b",".join([skeleton] * dim) + b"]"
+        if len(_SKELETONS) >= 256:
+            _SKELETONS.clear()
+        _SKELETONS[shape] = skeleton
+    return skeleton
+
+
+def _numeric_request(servable, body):
+    """`parse_request(servable, _parse_json(body))` for the commonest request, else None.
+
+    The request that kzoo's client and most others send, `{"instances": ARRAY}` or
+    `{"inputs": ARRAY}` with ARRAY a rectangular nested array of JSON numbers for a
+    `serving_default` of one floating-point input, is decoded without building its
+    nested lists: orjson parses the numbers as one flat list (the same parser, so
+    the same values and dtype as `np.array` of the nested lists), and the brackets
+    and commas are checked with byte-string operations against the structure of
+    the expected shape. Anything else, including every malformed body, returns
+    None, and the caller takes the general path (which then answers its errors);
+    so the result, when there is one, is the general path's.
+
+    Why the checks suffice: the structural characters (`[],`) must be exactly
+    those of a nested array of the shape (`_skeleton`), and the rest of the
+    array text only number characters and JSON whitespace. With the brackets
+    read as spaces, orjson accepts the text as a list only if every run of
+    characters between two commas is one valid JSON number, so there is one
+    number per comma-separated slot of the skeleton. A number must also sit
+    only where the skeleton holds a value: not just before a `[` nor just after
+    a `]` (checked on the text without whitespace, numbers as zeros); then every
+    slot between brackets and commas holds one number, and the text is valid
+    JSON of that shape.
+    """
+    head = _NUMERIC_HEAD.match(body)
+    if head is None:
+        return None
+    signature = servable.signatures.get(DEFAULT_SIGNATURE)
+    plan = signature.numeric_input if signature is not None else None
+    if plan is None:
+        return None
+    name, inner, inner_size, first, dtype = plan
+    end = body.rstrip(_JSON_SPACE)
+    if not end.endswith(b"}"):
+        return None
+    end = end[:-1].rstrip(_JSON_SPACE)
+    if not end.endswith(b"]"):
+        return None
+    text = end[head.end() - 1:]
+    try:
+        values = orjson.loads(b"[" + text.translate(_BRACKETS_AS_SPACES) + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    rows, rest = divmod(len(values), inner_size)
+    if rest or not rows or (first is not None and first != rows):
+        return None
+    shape = (rows, *inner)
+    zeros = text.translate(_NUMBERS_AS_ZEROS, _JSON_SPACE)
+    if zeros.translate(None, b"0") != _skeleton(shape) or b"0[" in zeros or b"]0" in zeros:
+        return None
+    try:
+        array = np.array(values)
+    except Exception:  # e.g. integers beyond int64: the general path decides
+        return None
+    if array.dtype.kind not in "fi":
+        return None
+    try:
+        array = array.reshape(shape).astype(dtype)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return signature, {name: array}, head.group(1) == b"instances"
+
+
 def run_signature(signature, arrays):
     """`signature`'s outputs ({name: numpy array}) on `arrays`; 400 on TF's complaints."""
     import tensorflow as tf
@@ -427,9 +535,13 @@ class Batcher:
         self.largest = 0     # the most rows in one call
 
     def accepts(self, signature, arrays):
+        batchable = getattr(signature, "batchable", None)
         for key, array in arrays.items():
-            shape = signature.inputs[key].shape
-            if shape.rank is None or shape.rank < 1 or None in shape.as_list()[1:]:
+            if batchable is None:
+                shape = signature.inputs[key].shape
+                if shape.rank is None or shape.rank < 1 or None in shape.as_list()[1:]:
+                    return False
+            elif not batchable:
                 return False
             if array.ndim < 1 or array.shape[0] > self.max_batch_size:
                 return False
@@ -625,10 +737,37 @@ def _error_payload(e):
     return {"error": f"{type(e).__name__}: {' '.join(str(e).split())}"[:1000]}
 
 
-def _json_response(code, payload, close=False, headers=()):
+def _answer_bytes(answer, outputs):
+    """The JSON text of a `:predict` answer of `outputs` ({name: numpy array}).
+
+    orjson writes it (several times faster) when every output is numbers or booleans
+    and every float is finite: the same JSON values as the standard encoder's (floats
+    in their shortest round-trip digits, so they parse back to the same doubles), in
+    compact form; text outputs too while all of their values are ASCII. Otherwise the
+    standard encoder does (NaN and Infinity, which orjson would write as null, and
+    other text, which orjson would not escape to ASCII).
+    """
+    for value in outputs.values():
+        kind = value.dtype.kind
+        if kind in "SO":
+            ascii_text = value.size <= 4096 and all(
+                isinstance(v, bytes) and v.isascii() for v in value.reshape(-1).tolist())
+            if not ascii_text:
+                return json.dumps(answer).encode("utf-8")
+        elif kind not in "fiub" or (kind == "f" and not np.isfinite(value).all()):
+            return json.dumps(answer).encode("utf-8")
+    try:
+        return orjson.dumps(answer)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(answer).encode("utf-8")
+
+
+def _json_response(code, payload, close=False, headers=(), body=None):
+    """An aiohttp response of `payload` as JSON (or of the JSON text `body`)."""
     from aiohttp import web
 
-    body = b"" if payload is None else json.dumps(payload).encode("utf-8")
+    if body is None:
+        body = b"" if payload is None else json.dumps(payload).encode("utf-8")
     response = web.Response(status=code, body=body, content_type="application/json")
     response.headers["Server"] = "kzoo-serve"
     for key, value in headers:
@@ -704,9 +843,14 @@ def _model_info(match):
     return name, version, label, last
 
 
-def predict_arrays(signature, arrays, row_format):
-    """The JSON answer of `signature` run on `arrays` (in a thread)."""
-    return format_answer(signature, run_signature(signature, arrays), row_format)
+def _predict_bytes(signature, arrays, row_format):
+    """The JSON text of the answer of `signature` run on `arrays` (in a thread)."""
+    return _answer_of(signature, run_signature(signature, arrays), row_format)
+
+
+def _answer_of(signature, outputs, row_format):
+    """The JSON text of the `:predict` answer of `outputs` in the request's format."""
+    return _answer_bytes(format_answer(signature, outputs, row_format), outputs)
 
 
 class _Handler:
@@ -788,24 +932,37 @@ class _Handler:
         # A small request is decoded on the event loop (cheaper than a thread hop); a
         # large one in the pool, so that the loop keeps serving.
         small = len(body) <= _INLINE_BYTES
-        parsed = _parse_json(body) if small else await self._call(_parse_json, body)
-        servable = self.server.registry.get(name, version)
+        request = None
         if small:
-            signature, arrays, row_format = parse_request(servable, parsed)
+            try:
+                servable = self.server.registry.get(name, version)
+            except RequestError:  # the general path answers (a JSON error comes first)
+                servable = None
+            if servable is not None:
+                request = _numeric_request(servable, body)
+        if request is not None:
+            signature, arrays, row_format = request
         else:
-            signature, arrays, row_format = await self._call(parse_request, servable, parsed)
+            parsed = _parse_json(body) if small else await self._call(_parse_json, body)
+            servable = self.server.registry.get(name, version)
+            if small:
+                signature, arrays, row_format = parse_request(servable, parsed)
+            else:
+                signature, arrays, row_format = await self._call(parse_request, servable,
+                                                                 parsed)
         batcher = self.server.batcher
         if batcher is None or not batcher.accepts(signature, arrays):
-            answer = await self._call(predict_arrays, signature, arrays, row_format)
-            return _json_response(200, answer)
+            answer = await self._call(_predict_bytes, signature, arrays, row_format)
+            return _json_response(200, None, body=answer)
         outputs, rows = await batcher.run(signature, arrays, self.server.executor)
         if sum(value.size for value in outputs.values()) <= _INLINE_VALUES:
-            answer = format_answer(signature, outputs, row_format)
+            answer = _answer_of(signature, outputs, row_format)
         else:
-            answer = await self._call(format_answer, signature, outputs, row_format)
+            answer = await self._call(_answer_of, signature, outputs, row_format)
         # The rows of the model call that answered (this request's and those merged
         # with it).
-        return _json_response(200, answer, headers=(("X-Kzoo-Batch-Rows", str(rows)),))
+        return _json_response(200, None, body=answer,
+                              headers=(("X-Kzoo-Batch-Rows", str(rows)),))
 
     async def _read_body(self, request):
         """The request body, after the size checks (413 over the limit). A chunked body
