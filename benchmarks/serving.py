@@ -248,26 +248,26 @@ def expected_of(model, images, k):
 
 def breakdown(base, images, repeats=300, model_name=MODEL_NAME):
     """Median ms of the server's own steps on one batch-1 request, run in this process."""
-    from kzoo.serving import server
+    from kzoo.serving import rest, server
 
     servable = server.Servable(model_name, 1, os.path.join(base, model_name, "1"))
     signature = servable.signatures["serving_default"]
     body = json.dumps({"instances": images[:1].tolist()}).encode("utf-8")
     parsed = json.loads(body)
     arrays = {"images": images[:1]}
-    answer = server.predict(servable, parsed)
-    outputs = server.run_signature(signature, arrays)
+    answer = rest.predict(servable, parsed)
+    outputs = rest.run_signature(signature, arrays)
     for _ in range(20):
-        server.predict(servable, json.loads(body))
+        rest.predict(servable, json.loads(body))
     steps = {
         # What the server runs: the numeric fast path, body → input array.
-        "decode": lambda: server._numeric_request(servable, body),
+        "decode": lambda: rest._numeric_request(servable, body),
         # The general path, for any request: JSON → lists, lists → tensors.
-        "json_decode": lambda: server._parse_json(body),
-        "to_tensors": lambda: server._row_inputs(parsed["instances"], signature),
-        "signature_call": lambda: server.run_signature(signature, arrays),
-        "predict": lambda: server.predict(servable, parsed),
-        "json_encode": lambda: server._answer_bytes(answer, outputs),
+        "json_decode": lambda: rest._parse_json(body),
+        "to_tensors": lambda: rest._row_inputs(parsed["instances"], signature),
+        "signature_call": lambda: rest.run_signature(signature, arrays),
+        "predict": lambda: rest.predict(servable, parsed),
+        "json_encode": lambda: rest._answer_bytes(answer, outputs),
     }
     result = {key: _median_ms(fn, repeats) for key, fn in steps.items()}
     result["request_body_bytes"] = len(body)

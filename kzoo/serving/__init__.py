@@ -1,5 +1,6 @@
 """Serving: exports for TF Serving and LiteRT (`kzoo.serving.export`, `export_version`),
-a TF Serving REST server (`kzoo serve`, `kzoo.serving.server`) and its `Client`."""
+a TF Serving REST server (`kzoo serve`, `kzoo.serving.server`, with its REST formats in
+`kzoo.serving.rest` and its batching in `kzoo.serving.batching`) and its `Client`."""
 
 from kzoo.serving.export import (
     DEFAULT_BASE,

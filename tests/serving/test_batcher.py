@@ -1,4 +1,4 @@
-"""`kzoo.serving.server.Batcher` on its own: when a batch starts, and what it answers.
+"""`kzoo.serving.batching.Batcher` on its own: when a batch starts, and what it answers.
 
 The signature is a real SavedModel signature (`y = 2 x`, input `(batch, 2)`; a
 negative x fails, as a model fails on a bad input), saved
@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kzoo.serving.server import Batcher, RequestError, Signature
+from kzoo.serving.batching import Batcher
+from kzoo.serving.rest import RequestError
+from kzoo.serving.server import Signature
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +129,7 @@ def test_request_json_parsing():
     decides, and what neither takes is a 400 in the standard parser's words."""
     import math
 
-    from kzoo.serving.server import _parse_json
+    from kzoo.serving.rest import _parse_json
 
     assert _parse_json(b'{"instances": [[1, 2.5]]}') == {"instances": [[1, 2.5]]}
     assert math.isnan(_parse_json(b'{"instances": [NaN, Infinity]}')["instances"][0])

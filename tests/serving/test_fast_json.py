@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kzoo.serving import server
-from kzoo.serving.server import RequestError, Signature
+from kzoo.serving import rest
+from kzoo.serving.rest import RequestError
+from kzoo.serving.server import Signature
 
 
 def _servable(tmp_path_factory, spec, name):
@@ -42,14 +43,14 @@ def servable(tmp_path_factory):
 
 def _general(servable, body):
     try:
-        return server.parse_request(servable, server._parse_json(body))
+        return rest.parse_request(servable, rest._parse_json(body))
     except RequestError as e:
         return ("error", e.status, e.message)
 
 
 def _same(servable, body):
     """Whether the fast path took `body`; asserts it then equals the general path."""
-    fast = server._numeric_request(servable, body)
+    fast = rest._numeric_request(servable, body)
     if fast is None:
         return False
     general = _general(servable, body)
@@ -100,7 +101,7 @@ def test_other_requests_take_the_general_path(servable):
         {"instances": one, "inputs": one},
     ]
     for body in bodies:
-        assert server._numeric_request(servable, json.dumps(body).encode()) is None, body
+        assert rest._numeric_request(servable, json.dumps(body).encode()) is None, body
     for raw in [b'{"instances": [[[[NaN], [2], [3]], [[4], [5], [6]]]]}',
                 b'{"instances": [[[[1e400], [2], [3]], [[4], [5], [6]]]]}',
                 b'{"instances": [[[[1], [2], [3]], [[4], [5], [6]]]], }',
@@ -110,7 +111,7 @@ def test_other_requests_take_the_general_path(servable):
                 b'{"instances": [[[[1 2], [3], [3]], [[4], [5], [6]]]]}',
                 b'{"instances": [[[[01], [2], [3]], [[4], [5], [6]]]]}',
                 b'\x0c{"instances": [[[[1], [2], [3]], [[4], [5], [6]]]]}']:
-        assert server._numeric_request(servable, raw) is None, raw
+        assert rest._numeric_request(servable, raw) is None, raw
 
 
 def test_mutated_bodies_never_differ_from_the_general_path(servable):
@@ -137,7 +138,7 @@ def test_mutated_bodies_never_differ_from_the_general_path(servable):
 def test_integer_inputs_take_the_general_path(tmp_path_factory):
     servable = _servable(tmp_path_factory, tf.TensorSpec([None, 2], tf.int32, name="x"), "int")
     assert servable.signatures["serving_default"].numeric_input is None
-    assert server._numeric_request(servable, b'{"instances": [[1, 2]]}') is None
+    assert rest._numeric_request(servable, b'{"instances": [[1, 2]]}') is None
 
 
 def test_answer_bytes():
@@ -148,11 +149,11 @@ def test_answer_bytes():
     answer = {"predictions": [{key: value[i].tolist() if key == "p" else
                                (value[i].decode() if key == "name" else value[i].item())
                                for key, value in outputs.items()} for i in range(3)]}
-    text = server._answer_bytes(answer, outputs)
+    text = rest._answer_bytes(answer, outputs)
     assert b" " not in text  # orjson wrote it
     assert json.loads(text) == json.loads(json.dumps(answer))
     # NaN (orjson would write null) and non-ASCII text: the standard encoder's text.
     for key, value in [("p", np.array([np.nan], dtype="float32")),
                        ("name", np.array(["café".encode()], dtype=object))]:
-        answer = {"outputs": server._to_json(value, key)}
-        assert server._answer_bytes(answer, {key: value}) == json.dumps(answer).encode()
+        answer = {"outputs": rest._to_json(value, key)}
+        assert rest._answer_bytes(answer, {key: value}) == json.dumps(answer).encode()

@@ -1,0 +1,398 @@
+"""TF Serving's REST formats: a `:predict` body to input arrays, outputs to the answer.
+
+The request and answer shapes of TF Serving's `api_rest.md` (row format
+`instances` → `predictions`, columnar `inputs` → `outputs`, binary values as
+`{"b64": ...}`) and its error messages (`json_tensor.cc`), as `kzoo serve`
+(`kzoo.serving.server`) speaks them. A servable here is anything with a
+`signatures` dict of `kzoo.serving.server.Signature`s.
+
+A small `{"instances": ARRAY}` or `{"inputs": ARRAY}` of numbers for a
+one-input signature takes `_numeric_request`, which decodes the numbers
+without building their nested lists; every other body, and every malformed
+one, takes `parse_request`, which answers the errors.
+"""
+
+import base64
+import binascii
+import json
+import re
+
+import numpy as np
+import orjson
+
+DEFAULT_SIGNATURE = "serving_default"
+
+
+class RequestError(Exception):
+    """An error answered to the client: an HTTP status and a message."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _bad(message):
+    return RequestError(400, message)
+
+
+def _decode_binary(value, where):
+    """Nested lists with `{"b64": ...}` objects and strings → nested lists of bytes."""
+    if isinstance(value, list):
+        return [_decode_binary(v, where) for v in value]
+    if isinstance(value, dict):
+        if set(value) != {"b64"} or not isinstance(value["b64"], str):
+            raise _bad(f"{where}: a binary value must be an object {{\"b64\": \"...\"}} "
+                       f"with one string; got keys {sorted(value)}")
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise _bad(f"{where}: invalid base64 in a \"b64\" value: {e}") from None
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    raise _bad(f"{where}: expected a string or {{\"b64\": ...}} for a DT_STRING input, got "
+               f"{type(value).__name__} {json.dumps(value)[:60]}")
+
+
+def _to_array(value, spec, where):
+    """A JSON value as a numpy array of the input `spec` (a tf.TensorSpec), else 400."""
+    dtype = spec.dtype
+    if dtype.name == "string":
+        array = np.array(_decode_binary(value, where), dtype=object)
+        if array.size and not all(isinstance(v, bytes) for v in array.reshape(-1)):
+            raise _bad(f"{where}: ragged or mixed nesting in a DT_STRING input")
+    else:
+        try:
+            array = np.array(value)
+        except (ValueError, TypeError) as e:
+            raise _bad(f"{where}: the value is not a rectangular array of numbers "
+                       f"({' '.join(str(e).split())[:200]})") from None
+        kind = array.dtype.kind
+        if dtype.is_floating:
+            allowed = "fiu"
+        elif dtype.is_integer:
+            allowed = "iu"
+        elif dtype.is_bool:
+            allowed = "b"
+        else:
+            allowed = "fiub"
+        if array.size and kind not in allowed:
+            shown = json.dumps(value)[:80]
+            raise _bad(f"{where}: expected {_dt_name(dtype)} values, got "
+                       f"{'a ragged array' if kind == 'O' else array.dtype} ({shown})")
+        try:
+            array = array.astype(dtype.as_numpy_dtype)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise _bad(f"{where}: cannot convert to {_dt_name(dtype)}: {e}") from None
+    shape = spec.shape
+    if shape.rank is not None:
+        if array.ndim != shape.rank:
+            raise _bad(f"{where}: expected a tensor of rank {shape.rank} "
+                       f"(shape {_shape_text(shape)}), got shape {list(array.shape)}")
+        for got, want in zip(array.shape, shape.as_list()):
+            if want is not None and got != want:
+                raise _bad(f"{where}: expected shape {_shape_text(shape)}, got "
+                           f"{list(array.shape)}")
+    return array
+
+
+def _dt_name(dtype):
+    from tensorflow.core.framework import types_pb2
+    return types_pb2.DataType.Name(dtype.as_datatype_enum)
+
+
+def _shape_text(shape):
+    return "[" + ", ".join("-1" if d is None else str(d) for d in shape.as_list()) + "]"
+
+
+def _to_json(array, name):
+    """A numpy output as JSON values (strings as text, or `{"b64"}` when not UTF-8)."""
+    if array.dtype.kind in ("S", "O"):
+        as_b64 = name.endswith("_bytes")
+
+        def convert(v):
+            if isinstance(v, list):
+                return [convert(x) for x in v]
+            if not as_b64:
+                try:
+                    return v.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            return {"b64": base64.b64encode(v).decode("ascii")}
+        return convert(array.tolist())
+    return array.tolist()
+
+
+def _row_inputs(instances, signature):
+    """Row format: a list of instances → {input name: array} (400 when malformed)."""
+    if not isinstance(instances, list):
+        raise _bad("JSON Value: Expecting 'instances' to be an list/array")
+    if not instances:
+        raise _bad("JSON Value: No values in 'instances' array")
+    names = list(signature.inputs)
+    single = len(names) == 1
+    columns = {name: [] for name in names}
+    for i, instance in enumerate(instances):
+        named = isinstance(instance, dict) and not (single and set(instance) == {"b64"}
+                                                     and "b64" not in names)
+        if named:
+            if set(instance) != set(names):
+                raise _bad(f"instance {i}: expected the named inputs {names}, got "
+                           f"{sorted(instance)}")
+            for name in names:
+                columns[name].append(instance[name])
+        elif single:
+            columns[names[0]].append(instance)
+        else:
+            raise _bad(f"instance {i}: signature {signature.name!r} has several inputs "
+                       f"{names}; each instance must be an object keyed by them")
+    return {name: _to_array(columns[name], signature.inputs[name], f"input {name!r}")
+            for name in names}
+
+
+def _columnar_inputs(inputs, signature):
+    names = list(signature.inputs)
+    if isinstance(inputs, dict) and not (len(names) == 1 and set(inputs) == {"b64"}):
+        if set(inputs) != set(names):
+            raise _bad(f"\"inputs\": expected the named inputs {names}, got {sorted(inputs)}")
+        values = inputs
+    elif len(names) == 1:
+        values = {names[0]: inputs}
+    else:
+        raise _bad(f"\"inputs\": signature {signature.name!r} has several inputs {names}; "
+                   f"\"inputs\" must be an object keyed by them")
+    return {name: _to_array(values[name], signature.inputs[name], f"input {name!r}")
+            for name in names}
+
+
+def _numeric_input(inputs):
+    """`(name, dims after the batch axis, their product, first dim or None, numpy
+    dtype)` of a signature's only input when `_numeric_request` can decode it (one
+    floating-point input of known rank and shape after the batch axis), else None."""
+    if len(inputs) != 1:
+        return None
+    (name, spec), = inputs.items()
+    shape = spec.shape
+    if not spec.dtype.is_floating or shape.rank is None or shape.rank < 1:
+        return None
+    dims = shape.as_list()
+    inner = tuple(dims[1:])
+    if None in inner or 0 in inner:
+        return None
+    return name, inner, int(np.prod(inner, dtype=np.int64)), dims[0], spec.dtype.as_numpy_dtype
+
+
+# `_numeric_request`: the body `{"instances": [...]}` or `{"inputs": [...]}` (JSON
+# whitespace only), the array's number characters, and the brackets as spaces.
+_NUMERIC_HEAD = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"(instances|inputs)"[ \t\n\r]*:[ \t\n\r]*\[')
+_JSON_SPACE = b" \t\n\r"
+_NUMBER_CHARS = b"0123456789.eE+-"
+_NUMBERS_AS_ZEROS = bytes.maketrans(_NUMBER_CHARS, b"0" * len(_NUMBER_CHARS))
+_BRACKETS_AS_SPACES = bytes.maketrans(b"[]", b"  ")
+_SKELETONS = {}  # shape -> the array's structural characters, e.g. (2, 1) -> b"[[],[]]"
+
+
+def _skeleton(shape):
+    skeleton = _SKELETONS.get(shape)
+    if skeleton is None:
+        skeleton = b""
+        for dim in reversed(shape):
+            skeleton = b"[" + b",".join([skeleton] * dim) + b"]"
+        if len(_SKELETONS) >= 256:
+            _SKELETONS.clear()
+        _SKELETONS[shape] = skeleton
+    return skeleton
+
+
+def _numeric_request(servable, body):
+    """`parse_request(servable, _parse_json(body))` for the commonest request, else None.
+
+    The request that kzoo's client and most others send, `{"instances": ARRAY}` or
+    `{"inputs": ARRAY}` with ARRAY a rectangular nested array of JSON numbers for a
+    `serving_default` of one floating-point input, is decoded without building its
+    nested lists: orjson parses the numbers as one flat list (the same parser, so
+    the same values and dtype as `np.array` of the nested lists), and the brackets
+    and commas are checked with byte-string operations against the structure of
+    the expected shape. Anything else, including every malformed body, returns
+    None, and the caller takes the general path (which then answers its errors);
+    so the result, when there is one, is the general path's.
+
+    Why the checks suffice: the structural characters (`[],`) must be exactly
+    those of a nested array of the shape (`_skeleton`), and the rest of the
+    array text only number characters and JSON whitespace. With the brackets
+    read as spaces, orjson accepts the text as a list only if every run of
+    characters between two commas is one valid JSON number, so there is one
+    number per comma-separated slot of the skeleton. A number must also sit
+    only where the skeleton holds a value: not just before a `[` nor just after
+    a `]` (checked on the text without whitespace, numbers as zeros); then every
+    slot between brackets and commas holds one number, and the text is valid
+    JSON of that shape.
+    """
+    head = _NUMERIC_HEAD.match(body)
+    if head is None:
+        return None
+    signature = servable.signatures.get(DEFAULT_SIGNATURE)
+    plan = signature.numeric_input if signature is not None else None
+    if plan is None:
+        return None
+    name, inner, inner_size, first, dtype = plan
+    end = body.rstrip(_JSON_SPACE)
+    if not end.endswith(b"}"):
+        return None
+    end = end[:-1].rstrip(_JSON_SPACE)
+    if not end.endswith(b"]"):
+        return None
+    text = end[head.end() - 1:]
+    try:
+        values = orjson.loads(b"[" + text.translate(_BRACKETS_AS_SPACES) + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    rows, rest = divmod(len(values), inner_size)
+    if rest or not rows or (first is not None and first != rows):
+        return None
+    shape = (rows, *inner)
+    zeros = text.translate(_NUMBERS_AS_ZEROS, _JSON_SPACE)
+    if zeros.translate(None, b"0") != _skeleton(shape) or b"0[" in zeros or b"]0" in zeros:
+        return None
+    try:
+        array = np.array(values)
+    except Exception:  # e.g. integers beyond int64: the general path decides
+        return None
+    if array.dtype.kind not in "fi":
+        return None
+    try:
+        array = array.reshape(shape).astype(dtype)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return signature, {name: array}, head.group(1) == b"instances"
+
+
+def run_signature(signature, arrays):
+    """`signature`'s outputs ({name: numpy array}) on `arrays`; 400 on TF's complaints."""
+    import tensorflow as tf
+
+    tensors = {key: tf.constant(value, dtype=signature.inputs[key].dtype)
+               for key, value in arrays.items()}
+    try:
+        result = signature.function(**tensors)
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
+        message = getattr(e, "message", None) or str(e)
+        raise _bad(" ".join(message.split())[:1000]) from None
+    return {key: result[key].numpy() for key in signature.outputs}
+
+
+def parse_request(servable, body):
+    """A parsed `:predict` request `body` → `(signature, {input: array}, row_format)`.
+
+    Raises `RequestError` (400) when the request is malformed.
+    """
+    if not isinstance(body, dict):
+        raise _bad("the request body must be a JSON object")
+    name = body.get("signature_name", DEFAULT_SIGNATURE)
+    if not isinstance(name, str):
+        raise _bad("\"signature_name\" must be a string")
+    name = name or DEFAULT_SIGNATURE
+    if name not in servable.signatures:
+        raise _bad(f"Serving signature name: \"{name}\" not found in signature def")
+    signature = servable.signatures[name]
+    rows, columns = "instances" in body, "inputs" in body
+    # TF Serving's messages (json_tensor.cc).
+    if rows and columns:
+        raise _bad("JSON Value: Not formatted correctly expecting only one of 'inputs' or "
+                   "'instances' keys to exist")
+    if not rows and not columns:
+        raise _bad("Missing 'inputs' or 'instances' key")
+    if rows:
+        arrays = _row_inputs(body["instances"], signature)
+        sizes = {array.shape[0] if array.ndim else None for array in arrays.values()}
+        if len(sizes) != 1 or None in sizes:
+            raise _bad("the named inputs of the instances must share their 0th dimension")
+    else:
+        arrays = _columnar_inputs(body["inputs"], signature)
+    return signature, arrays, rows
+
+
+def format_answer(signature, outputs, row_format):
+    """The JSON answer (a dict) of `signature`'s `outputs` ({name: numpy array})."""
+    if row_format:
+        batch = {array.shape[0] if array.ndim else None for array in outputs.values()}
+        if len(batch) != 1 or None in batch:
+            raise _bad("the outputs do not share a batch dimension; use the columnar "
+                       "format (\"inputs\")")
+        as_json = {key: _to_json(value, key) for key, value in outputs.items()}
+        if len(outputs) == 1:
+            return {"predictions": next(iter(as_json.values()))}
+        count = batch.pop()
+        return {"predictions": [{key: as_json[key][i] for key in signature.outputs}
+                                for i in range(count)]}
+    as_json = {key: _to_json(value, key) for key, value in outputs.items()}
+    if len(outputs) == 1:
+        return {"outputs": next(iter(as_json.values()))}
+    return {"outputs": as_json}
+
+
+def predict(servable, body):
+    """The JSON answer (a dict) of a `:predict` request `body` (a parsed JSON value)."""
+    signature, arrays, row_format = parse_request(servable, body)
+    return format_answer(signature, run_signature(signature, arrays), row_format)
+
+
+def status(servables):
+    return {"model_version_status": [
+        {"version": str(s.version), "state": "AVAILABLE",
+         "status": {"error_code": "OK", "error_message": ""}} for s in servables]}
+
+
+def metadata(servable):
+    return {"model_spec": {"name": servable.name, "signature_name": "",
+                           "version": str(servable.version)},
+            "metadata": {"signature_def": servable.signature_defs}}
+
+
+def _error_payload(e):
+    return {"error": f"{type(e).__name__}: {' '.join(str(e).split())}"[:1000]}
+
+
+def _answer_bytes(answer, outputs):
+    """The JSON text of a `:predict` answer of `outputs` ({name: numpy array}).
+
+    orjson writes it (several times faster) when every output is numbers or booleans
+    and every float is finite: the same JSON values as the standard encoder's (floats
+    in their shortest round-trip digits, so they parse back to the same doubles), in
+    compact form; text outputs too while all of their values are ASCII. Otherwise the
+    standard encoder does (NaN and Infinity, which orjson would write as null, and
+    other text, which orjson would not escape to ASCII).
+    """
+    for value in outputs.values():
+        kind = value.dtype.kind
+        if kind in "SO":
+            ascii_text = value.size <= 4096 and all(
+                isinstance(v, bytes) and v.isascii() for v in value.reshape(-1).tolist())
+            if not ascii_text:
+                return json.dumps(answer).encode("utf-8")
+        elif kind not in "fiub" or (kind == "f" and not np.isfinite(value).all()):
+            return json.dumps(answer).encode("utf-8")
+    try:
+        return orjson.dumps(answer)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(answer).encode("utf-8")
+
+
+def _parse_json(body):
+    """A request body (bytes) as JSON: an object, else 400 (TF Serving's ParseJson)."""
+    if not body:
+        raise _bad("JSON Parse error: The document is empty")
+    try:
+        parsed = orjson.loads(body)  # about 4× the standard parser's speed on pixels
+    except orjson.JSONDecodeError:
+        # orjson is strict RFC 8259 (and 64-bit integers); TF Serving's parser also
+        # takes NaN and Infinity. The standard parser decides, in its own words.
+        try:
+            parsed = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise _bad(f"JSON Parse error: {e}") from None
+    if not isinstance(parsed, dict):
+        raise _bad(f"JSON Value: {json.dumps(parsed)[:200]} Is not object")
+    if not isinstance(parsed.get("signature_name", ""), str):
+        raise _bad("JSON Value: \"signature_name\" must be a string")
+    return parsed
