@@ -61,17 +61,12 @@ class Batcher:
         self.largest = 0     # the most rows in one call
 
     def accepts(self, signature, arrays):
-        batchable = getattr(signature, "batchable", None)
-        for key, array in arrays.items():
-            if batchable is None:
-                shape = signature.inputs[key].shape
-                if shape.rank is None or shape.rank < 1 or None in shape.as_list()[1:]:
-                    return False
-            elif not batchable:
-                return False
-            if array.ndim < 1 or array.shape[0] > self.max_batch_size:
-                return False
-        return True
+        """Whether a request can join a batch: inputs of known shape after the batch
+        axis (`Signature.batchable`) and at most `max_batch_size` rows."""
+        if not signature.batchable:
+            return False
+        return all(array.ndim >= 1 and array.shape[0] <= self.max_batch_size
+                   for array in arrays.values())
 
     async def run(self, signature, arrays, executor):
         """`(outputs, rows of the call that answered)` of `signature` on `arrays`."""
