@@ -187,9 +187,10 @@ def fit_distributed(model, train_data, *, epochs, validation_data=None, callback
     (e.g. `"sparse_categorical_crossentropy"`) or of one-hot or mixed label
     rows (`"categorical_crossentropy"`, for Mixup and CutMix), which the loop
     applies per example and averages over the global batch; accuracy (of
-    the heavier class of a mixed row) is measured alongside. Callbacks get `fit`'s calls; one that sets
-    `model._initial_epoch` in `on_train_begin` (`kzoo.distribute.EpochBackup`,
-    Keras's `BackupAndRestore`) makes the run resume after that epoch.
+    the heavier class of a mixed row) is measured alongside. Callbacks get
+    `fit`'s calls; one that sets `model._initial_epoch` in `on_train_begin`
+    (`kzoo.distribute.EpochBackup`, Keras's `BackupAndRestore`) makes the run
+    resume after that epoch.
 
     Args:
         model: a compiled `keras.Model`, built under its strategy's scope.

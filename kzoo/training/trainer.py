@@ -92,11 +92,11 @@ class RunData:
 
     def _label_options(self, config, train):
         """One-hot labels, mixed on the train split, when `config` mixes (a `TrainConfig`)."""
-        mixup, cutmix = getattr(config, "mixup", 0.0), getattr(config, "cutmix", 0.0)
-        if not (mixup or cutmix):  # a FinetuneConfig has neither
+        if not getattr(config, "mixes", False):  # a FinetuneConfig never mixes
             return {}
-        return {"num_classes": self.spec.num_classes, "mixup": mixup if train else 0.0,
-                "cutmix": cutmix if train else 0.0}
+        return {"num_classes": self.spec.num_classes,
+                "mixup": config.mixup if train else 0.0,
+                "cutmix": config.cutmix if train else 0.0}
 
     def pipelines(self, config, replicas=1):
         """The shuffled, augmented training batches and the validation batches.
