@@ -374,19 +374,20 @@ class _Handler:
         # A small request is decoded on the event loop (cheaper than a thread hop); a
         # large one in the pool, so that the loop keeps serving.
         small = len(body) <= _INLINE_BYTES
-        request = None
+        request = servable = None
         if small:
             try:
                 servable = self.server.registry.get(name, version)
             except RequestError:  # the general path answers (a JSON error comes first)
-                servable = None
+                pass
             if servable is not None:
                 request = _numeric_request(servable, body)
         if request is not None:
             signature, arrays, row_format = request
         else:
             parsed = _parse_json(body) if small else await self._call(_parse_json, body)
-            servable = self.server.registry.get(name, version)
+            if servable is None:  # after the JSON: a malformed body is 400 before a 404
+                servable = self.server.registry.get(name, version)
             if small:
                 signature, arrays, row_format = parse_request(servable, parsed)
             else:
