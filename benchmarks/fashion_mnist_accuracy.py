@@ -13,12 +13,9 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 
-import tensorflow as tf
-
-from benchmarks.results_io import RESULTS_DIR, write_results
+from benchmarks.results_io import RESULTS_DIR, machine, machine_text, write_results
 
 # The configurations the zoo ships (see saved_models/manifest.json).
 CONFIGS = {
@@ -85,8 +82,7 @@ def run(models, seeds):
         })
     return {
         "benchmark": "fashion_mnist_accuracy",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__},
+        "machine": machine(),
         "goal": f"a zoo model >= {GOAL_ACCURACY} within {GOAL_MINUTES} minutes of this machine",
         "rows": rows,
         "published": PUBLISHED,
@@ -173,7 +169,7 @@ def describe(c):
 def to_markdown(results):
     lines = [
         f"Fashion-MNIST test accuracy, mean ± std over seeds, training wall time on "
-        f"{results['machine']['cpus']} CPU cores (TF {results['machine']['tensorflow']}):",
+        f"{machine_text(results['machine'])}, TF {results['machine']['tensorflow']}:",
         "",
         "| model | params | seeds | test accuracy | train time (mean) | recipe |",
         "|---|---|---|---|---|---|",

@@ -12,8 +12,6 @@ and `.md`.
 """
 
 import argparse
-import os
-import platform
 import statistics
 import time
 
@@ -21,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 import kzoo
-from benchmarks.results_io import write_results
+from benchmarks.results_io import machine, machine_text, write_results
 
 # (label, batch, height, width, in channels, out channels, kernel)
 CONV_SHAPES = [
@@ -117,8 +115,7 @@ def run(repeats=20):
         "benchmark": "im2col_speed",
         "what": "median time of im2col path / native kernel, same process, interleaved runs, tf.function, CPU",
         "target": "forward+backward within 2x of native",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__},
+        "machine": machine(),
         "repeats": repeats,
         "conv": conv_rows,
         "pool": pool_rows,
@@ -127,7 +124,7 @@ def run(repeats=20):
 
 def to_markdown(results):
     lines = [
-        f"Im2Col vs native kernel ({results['machine']['cpus']} CPUs, TF "
+        f"Im2Col vs native kernel ({machine_text(results['machine'])}, TF "
         f"{results['machine']['tensorflow']}, median of {results['repeats']} runs; ratio = "
         "im2col time / native time, lower is better; target: forward+backward ≤ 2×)",
         "",

@@ -57,7 +57,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.results_io import write_results
+from benchmarks.results_io import machine, machine_text, write_results
 from kzoo.utils import processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -448,6 +448,10 @@ def run(*, checkpoint=CHECKPOINT, latency_requests=300, seconds=6.0, warmup=0.5,
     from kzoo.serving import export_version, load_source
 
     began = time.monotonic()
+    if intra_op_threads:
+        # The in-process calls run with the servers' thread pool, so that the
+        # overhead compares like with like (before this process runs any op).
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
     rng = np.random.default_rng(0)
     model, info = load_source(checkpoint)
     name = info.get("architecture") or MODEL_NAME
@@ -498,11 +502,10 @@ def run(*, checkpoint=CHECKPOINT, latency_requests=300, seconds=6.0, warmup=0.5,
         "what": "kzoo serve (TF Serving REST) on localhost against the model in process",
         "goals": {"batching_speedup_at_8_clients": GOAL_SPEEDUP,
                   "p50_overhead_ms": GOAL_OVERHEAD_MS},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "tensorflow": tf.__version__, "keras": keras.__version__,
-                    "aiohttp": aiohttp.__version__, "platform": platform.platform(),
-                    "load_average_before": [round(v, 2) for v in load_before],
-                    "load_average_after": [round(v, 2) for v in os.getloadavg()]},
+        "machine": machine(keras=keras.__version__, aiohttp=aiohttp.__version__,
+                           platform=platform.platform(),
+                           load_average_before=[round(v, 2) for v in load_before],
+                           load_average_after=[round(v, 2) for v in os.getloadavg()]),
         "model": {"checkpoint": checkpoint, "architecture": info.get("architecture"),
                   "params": info.get("params"),
                   "input": "x".join(map(str, shape)) + " float32 pixels 0-255",
@@ -530,9 +533,11 @@ def _mult_adds(model):
     return int(count_flops(model) // 2)
 
 
-def results_name(checkpoint):
-    """`serving` for the default checkpoint, else `serving-<checkpoint>`."""
-    return "serving" if checkpoint == CHECKPOINT else f"serving-{checkpoint}"
+def results_name(checkpoint, intra_op_threads=0):
+    """`serving` for the default checkpoint, else `serving-<checkpoint>`; with
+    `-intra<N>` appended for a run with `--intra-op-threads N`."""
+    name = "serving" if checkpoint == CHECKPOINT else f"serving-{checkpoint}"
+    return name + (f"-intra{intra_op_threads}" if intra_op_threads else "")
 
 
 def _yes(met):
@@ -556,7 +561,7 @@ def to_markdown(results):
     m, s, lat = results["machine"], results["settings"], results["latency"]
     v = verdicts(results)
     lines = [
-        f"`kzoo serve` on localhost, {_model_text(results['model'])}, {m['cpus']} CPUs "
+        f"`kzoo serve` on localhost, {_model_text(results['model'])}, {machine_text(m)} "
         f"shared by server and clients, TF {m['tensorflow']}, "
         f"Keras {m['keras']}, aiohttp {m['aiohttp']}, Python {m['python']}; load average "
         f"{m['load_average_before'][0]:.2f} before, {m['load_average_after'][0]:.2f} after"
@@ -596,7 +601,8 @@ def to_markdown(results):
         f"{s['rounds']} turns that alternate between the two servers, each after "
         f"{s['warmup']:g} s of warm-up (`--batching --max-batch-size {s['max_batch_size']} "
         f"--batch-timeout-ms {s['batch_timeout_ms']:g}`"
-        + (f"; both servers `--tensorflow-intra-op-parallelism {s['intra_op_threads']}`"
+        + (f"; both servers `--tensorflow-intra-op-parallelism {s['intra_op_threads']}`, "
+           f"and the in-process calls {s['intra_op_threads']} intra-op thread(s) too"
            if s.get("intra_op_threads") else "")
         + "); p50 is the latency under load:",
         "",
@@ -661,8 +667,9 @@ def main(argv=None):
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-timeout-ms", type=float, default=5.0)
     parser.add_argument("--intra-op-threads", type=int, default=0,
-                        help="both servers' --tensorflow-intra-op-parallelism (0: "
-                        "TensorFlow chooses)")
+                        help="both servers' --tensorflow-intra-op-parallelism, and this "
+                        "process's for the in-process calls (0: TensorFlow chooses); "
+                        "results go to serving[-CHECKPOINT]-intraN.json")
     parser.add_argument("--log-dir", default=None, help="keep the servers' logs here")
     parser.add_argument("--no-write", action="store_true", help="print only")
     ns = parser.parse_args(argv)
@@ -675,7 +682,7 @@ def main(argv=None):
                   log_dir=ns.log_dir)
     markdown = to_markdown(results)
     if not ns.no_write:
-        write_results(results_name(ns.checkpoint), results, markdown)
+        write_results(results_name(ns.checkpoint, ns.intra_op_threads), results, markdown)
     print(markdown)
     failed = [c for c in results["correctness"] if not c["passed"]]
     if failed:

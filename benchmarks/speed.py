@@ -28,7 +28,6 @@ Fashion-MNIST networks at 28×28×1. Each row is kept as soon as it is measured
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -267,6 +266,7 @@ def main(argv=None):
                              "run of the same settings measured)")
     args = parser.parse_args(argv)
 
+    from benchmarks.results_io import machine, machine_text
     from kzoo.utils import io
 
     models = [m for m in args.models.split(",") if m]
@@ -275,8 +275,8 @@ def main(argv=None):
         parser.error(f"unknown model(s) {unknown}; expected registry names or {list(VARIANTS)}")
     device = device_name()
     precisions = ["float32"] + (["mixed_float16"] if device == "gpu" else [])
-    machine = (f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
-               f"TF {__import__('tensorflow').__version__}")
+    host = machine()
+    machine_line = f"{machine_text(host)}, Python {host['python']}, TF {host['tensorflow']}"
     os.makedirs(args.output, exist_ok=True)
     # Every measured row is kept at once, so a killed run resumes where it stopped.
     cache_path = os.path.join(args.output, f".speed-rows-{device}.json")
@@ -303,7 +303,7 @@ def main(argv=None):
                       [r for r in rows if r["precision"] == precision], mode)
         rows_by_mode[mode] = rows
     io.write_text(os.path.join(args.output, f"speed-{device}.md"),
-                  markdown(rows_by_mode, device, machine))
+                  markdown(rows_by_mode, device, machine_line))
     return rows_by_mode
 
 

@@ -329,3 +329,26 @@ def test_speed_writes_timm_columns_and_resumes_from_its_rows(tmp_path, monkeypat
     assert summary.count("Timed steps, where recorded: 1 for lenet, lenet.im2col, "
                          "resnet9.w16_28.") == 2
     assert "steps" not in rows[0]
+
+
+# ---- The machine entry of every results file: the CPU model and its vector extensions.
+
+def test_machine_records_the_cpu_and_machine_text_names_it():
+    from benchmarks.results_io import machine, machine_text
+
+    m = machine(keras="y")
+    assert m["cpus"] == os.cpu_count() and m["keras"] == "y"
+    assert isinstance(m["cpu"], str) and m["cpu"]
+    assert {"python", "tensorflow"} <= set(m)
+    assert isinstance(m["isa"], list) and all(isinstance(f, str) for f in m["isa"])
+    # Old results files have no "cpu": the count alone.
+    assert machine_text({"cpus": 2, "tensorflow": "x"}) == "2 CPUs"
+    text = machine_text({"cpus": 2, "cpu": "Some CPU", "isa": ["avx2", "fma"]})
+    assert text == "2 CPUs (Some CPU; AVX2 FMA)"
+    assert machine_text({"cpus": 2, "cpu": "Some CPU", "isa": []}) == "2 CPUs (Some CPU)"
+    assert m["cpu"] in machine_text(m)
+    if not os.path.exists("/proc/cpuinfo"):
+        pytest.skip("no /proc/cpuinfo here: the extensions are not read")
+    with open("/proc/cpuinfo") as f:
+        flags = next(line for line in f if line.startswith("flags")).split(":", 1)[1].split()
+    assert set(m["isa"]) <= set(flags)

@@ -44,9 +44,8 @@ reruns nothing (a cell made with other settings is rerun). Writes
 
 import argparse
 import os
-import platform
 
-from benchmarks.results_io import RESULTS_DIR, write_results
+from benchmarks.results_io import RESULTS_DIR, machine, write_results
 from benchmarks.transfer.base import BENCHMARKS_DIR, base_dir, base_infos, train_base
 from benchmarks.transfer.cells import (MODELS, PROTOCOLS, cell_settings, collect_cells,
                                        full_plan, missing_cells)
@@ -72,13 +71,6 @@ DEFAULTS = {
     "batch_size": 32,
     "precise_bn": True,
 }
-
-
-def machine():
-    import tensorflow as tf
-
-    return {"cpus": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__}
 
 
 def build_results(root, settings, models, budgets, digits_budgets, seeds, protocols):

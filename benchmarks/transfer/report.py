@@ -2,6 +2,7 @@
 
 import math
 
+from benchmarks.results_io import machine_text
 from benchmarks.transfer.cells import MODES, PROTOCOLS
 from benchmarks.transfer.probe import probe_markdown
 from benchmarks.transfer.verdicts import compare, find_row
@@ -28,7 +29,7 @@ def to_markdown(results):
     rows, s = results["rows"], results["settings"]
     lines = [
         f"Transfer with few labels: test accuracy, mean ± std over seeds "
-        f"{results['seeds']} ({results['machine']['cpus']} CPU cores, TF "
+        f"{results['seeds']} ({machine_text(results['machine'])}, TF "
         f"{results['machine']['tensorflow']}). `split`: base trained on Fashion-MNIST "
         f"classes 0–4, N labels per class of classes 5–9, tested on their 5,000 test images; "
         f"`digits`: the shipped Fashion-MNIST checkpoints to scikit-learn's 8×8 digits "

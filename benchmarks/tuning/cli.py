@@ -38,10 +38,9 @@ Writes `benchmarks/results/tuning.{json,md,png}` (or `--results-dir`).
 import argparse
 import json
 import os
-import platform
 import shlex
 
-from benchmarks.results_io import RESULTS_DIR
+from benchmarks.results_io import RESULTS_DIR, machine
 from benchmarks.tuning.budget import retrain_winner, summarize, verdict
 from benchmarks.tuning.processes import ROOT, read_json_lines
 from benchmarks.tuning.replicas import (REPLICA_CONFIGS, cached_replicas, replica_summary,
@@ -69,13 +68,6 @@ QUICK = {
     "replica_model": "mlp", "replica_dataset": "digits", "replica_batch": 32,
     "replica_steps": 5, "replica_warmup": 2, "replica_repeats": 1,
 }
-
-
-def machine():
-    import tensorflow as tf
-
-    return {"cpus": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__}
 
 
 def build_results(settings, runs_dir, methods, retrained=None, replicas=None):

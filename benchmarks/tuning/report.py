@@ -1,5 +1,6 @@
 """The report of the tuning benchmark: the Markdown table and the best-so-far plot."""
 
+from benchmarks.results_io import machine_text
 from benchmarks.tuning.replicas import REPLICA_CONFIGS
 
 
@@ -16,7 +17,7 @@ def to_markdown(results):
     lines = [
         f"Hyperparameter search of `{s['model']}` on `{s['dataset']}` (space `{s['space']}`), "
         f"the same budget of {budget:g} CPU seconds ({budget / 60:.3g} CPU-minutes of trial "
-        f"process time) per method ({m['cpus']} CPUs, TF {m['tensorflow']}; validation "
+        f"process time) per method ({machine_text(m)}, TF {m['tensorflow']}; validation "
         f"accuracy on {results['validation_size']:,} held-out training images).",
         "",
         f"Methods: random = {s['random_max_trials']} trials max of {s['random_epochs']} "
