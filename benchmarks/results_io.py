@@ -50,7 +50,8 @@ def machine(**extra):
 
 
 def machine_text(m):
-    """One line for a results file's Markdown: `2 CPUs (Intel ..., AVX2 FMA ...)`."""
+    """One line for a results file's Markdown, e.g. `2 CPUs (Intel(R) Xeon(R) Processor;
+    AVX2 FMA AVX512F)`, or `2 CPUs` for a results file written before the CPU was recorded."""
     cpu = m.get("cpu")
     if not cpu:
         return f"{m.get('cpus')} CPUs"
