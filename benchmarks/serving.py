@@ -673,6 +673,9 @@ def main(argv=None):
     parser.add_argument("--log-dir", default=None, help="keep the servers' logs here")
     parser.add_argument("--no-write", action="store_true", help="print only")
     ns = parser.parse_args(argv)
+    if ns.intra_op_threads < 0:
+        parser.error(f"argument --intra-op-threads: expected an int >= 0 (0: TensorFlow "
+                     f"chooses), got {ns.intra_op_threads}")
     results = run(checkpoint=ns.checkpoint, latency_requests=ns.latency_requests,
                   seconds=ns.seconds, warmup=ns.warmup,
                   rounds=ns.rounds,
