@@ -36,6 +36,58 @@ RECORD_FILE = "kzoo_trial.json"
 STATUSES = ("completed", "diverged", "failed")
 
 
+def _save_json_atomically(path, obj, _keras_tuner_save_json=None):
+    """KerasTuner's `utils.save_json(path, obj)`, written atomically (local paths).
+
+    KerasTuner writes its state (`oracle.json`, `tuner0.json`, each trial's
+    `trial.json`) in place, so a search killed during a write leaves an empty
+    or truncated file, and resuming it fails on that file. kzoo writes a
+    temporary file beside it and renames it (`kzoo.utils.io.write_text`).
+    Remote paths (`gs://...`) keep KerasTuner's writer.
+    """
+    path = str(path)
+    if "://" in path:
+        return _keras_tuner_save_json(path, obj)
+    text = json.dumps(obj)
+    io.write_text(path, text)
+    return text
+
+
+def _install_atomic_save_json():
+    """Routes KerasTuner's `save_json` (one function: every `Stateful.save` and the
+    build configs go through it) to `_save_json_atomically`."""
+    import functools
+
+    from keras_tuner.src import utils as keras_tuner_utils
+
+    current = keras_tuner_utils.save_json
+    if getattr(current, "kzoo_atomic", False):
+        return
+    atomic = functools.partial(_save_json_atomically, _keras_tuner_save_json=current)
+    atomic.kzoo_atomic = True
+    keras_tuner_utils.save_json = atomic
+
+
+_install_atomic_save_json()
+
+
+def damaged_state_files(stage_dir):
+    """The JSON files of a KerasTuner project directory that do not parse (e.g. an
+    empty `trial.json` left by a search killed by an older kzoo mid-write)."""
+    damaged = []
+    for root, _, names in os.walk(stage_dir):
+        for name in sorted(names):
+            if not name.endswith(".json"):
+                continue
+            path = os.path.join(root, name)
+            try:
+                with open(path) as f:
+                    json.load(f)
+            except (OSError, ValueError):
+                damaged.append(path)
+    return sorted(damaged)
+
+
 class ZooHyperModel(keras_tuner.HyperModel):
     """Builds and fits the zoo model of a trial.
 
@@ -197,6 +249,12 @@ def make_tuner(algorithm, hypermodel, *, stage, directory, seed=0, strategy=None
     if algorithm not in classes:
         raise ValueError(f"Argument `algorithm` must be one of {list(ALGORITHMS)}. "
                          f"Received: algorithm={algorithm!r}")
+    damaged = damaged_state_files(os.path.join(directory, stage.name))
+    if damaged:
+        raise ValueError(f"Argument `directory`: the search in {directory} cannot resume: "
+                         f"KerasTuner's state file(s) {damaged} do not parse (written when "
+                         f"a search was killed mid-write). Rerun with `--overwrite` to "
+                         f"start afresh, or remove those trial folders.")
     cls = type(f"Kzoo{classes[algorithm].__name__}", (_Recording, classes[algorithm]), {})
     common = dict(objective=keras_tuner.Objective("val_accuracy", "max"), seed=seed,
                   directory=directory, project_name=stage.name, overwrite=False,

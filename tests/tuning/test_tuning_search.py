@@ -193,3 +193,48 @@ def test_every_trial_runs_under_the_strategy_and_sets_the_precision_in_its_build
     (trial,) = trials
     assert trial["replicas"] == 2 and trial["precision"] == "mixed_bfloat16"
     assert trial["status"] == "completed" and trial["val_accuracy"] > 0.5
+
+
+# ---- KerasTuner's own state files: written atomically, and a damaged one named on resume.
+
+def test_keras_tuner_state_files_are_written_atomically(tmp_path, monkeypatch):
+    import keras_tuner
+    from keras_tuner.src.engine import trial as trial_module
+
+    import kzoo.tuning.tuner  # noqa: F401 - installs the atomic writer
+    from kzoo.utils import io
+
+    path = tmp_path / "trial_00" / "trial.json"
+    trial = trial_module.Trial(keras_tuner.HyperParameters(), trial_id="00")
+    trial.save(str(path))  # Stateful.save -> keras_tuner's utils.save_json
+    assert trial_module.Trial.load(str(path)).trial_id == "00"
+    before = path.read_text()
+
+    def killed(src, dst):  # the process dies after writing, before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io.os, "replace", killed)
+    trial.status = "COMPLETED"
+    with pytest.raises(KeyboardInterrupt):
+        trial.save(str(path))
+    assert path.read_text() == before  # KerasTuner's own writer rewrites it in place
+    assert os.listdir(path.parent) == ["trial.json"]  # no temporary file left
+
+
+def test_a_damaged_state_file_is_named_when_a_search_resumes(tmp_path):
+    from types import SimpleNamespace
+
+    from kzoo.tuning.tuner import damaged_state_files, make_tuner
+
+    stage = tmp_path / "stage1"
+    (stage / "trial_00").mkdir(parents=True)
+    (stage / "trial_00" / "trial.json").write_text("")  # killed mid-write by an older kzoo
+    (stage / "trial_01").mkdir()
+    (stage / "trial_01" / "trial.json").write_text('{"trial_id": "01"}')
+    (stage / "oracle.json").write_text('{"ongoing_trials": {}')  # truncated
+    (stage / "notes.txt").write_text("not JSON, not KerasTuner's")
+    assert damaged_state_files(stage) == sorted([str(stage / "oracle.json"),
+                                                 str(stage / "trial_00" / "trial.json")])
+    with pytest.raises(ValueError, match=r"`directory`.*cannot resume.*trial_00.*--overwrite"):
+        make_tuner("random", None, stage=SimpleNamespace(name="stage1"),
+                   directory=str(tmp_path))
