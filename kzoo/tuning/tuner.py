@@ -76,7 +76,7 @@ def damaged_state_files(stage_dir):
     empty `trial.json` left by a search killed by an older kzoo mid-write)."""
     damaged = []
     for root, _, names in os.walk(stage_dir):
-        for name in sorted(names):
+        for name in names:
             if not name.endswith(".json"):
                 continue
             path = os.path.join(root, name)
