@@ -16,9 +16,11 @@ import base64
 import binascii
 import json
 import re
+import threading
 
 import numpy as np
 import orjson
+import simdjson
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -183,13 +185,19 @@ def _numeric_input(inputs):
 
 
 # `_numeric_request`: the body `{"instances": [...]}` or `{"inputs": [...]}` (JSON
-# whitespace only), the array's number characters, and the brackets as spaces.
+# whitespace only); what is left of the array without its numbers and whitespace.
 _NUMERIC_HEAD = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"(instances|inputs)"[ \t\n\r]*:[ \t\n\r]*\[')
 _JSON_SPACE = b" \t\n\r"
-_NUMBER_CHARS = b"0123456789.eE+-"
-_NUMBERS_AS_ZEROS = bytes.maketrans(_NUMBER_CHARS, b"0" * len(_NUMBER_CHARS))
-_BRACKETS_AS_SPACES = bytes.maketrans(b"[]", b"  ")
+_NUMBERS_AND_SPACE = b"0123456789.eE+-" + _JSON_SPACE
 _SKELETONS = {}  # shape -> the array's structural characters, e.g. (2, 1) -> b"[[],[]]"
+_PARSERS = threading.local()  # a simdjson parser per thread (it keeps its buffers)
+
+
+def _parser():
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = simdjson.Parser()
+    return parser
 
 
 def _skeleton(shape):
@@ -210,23 +218,19 @@ def _numeric_request(servable, body):
     The request that kzoo's client and most others send, `{"instances": ARRAY}` or
     `{"inputs": ARRAY}` with ARRAY a rectangular nested array of JSON numbers for a
     `serving_default` of one floating-point input, is decoded without building its
-    nested lists: orjson parses the numbers as one flat list (the same parser, so
-    the same values and dtype as `np.array` of the nested lists), and the brackets
-    and commas are checked with byte-string operations against the structure of
-    the expected shape. Anything else, including every malformed body, returns
-    None, and the caller takes the general path (which then answers its errors);
-    so the result, when there is one, is the general path's.
+    nested lists: simdjson (a validating parser) reads ARRAY's numbers straight into
+    one flat buffer of int64 (every number an integer) or float64 (else), the dtype
+    `np.array` gives the nested lists, and the brackets and commas left when the
+    numbers and whitespace are taken out must be exactly those of the expected
+    shape (`_skeleton`). Anything else, including every malformed body, integers
+    beyond 64 bits and numbers out of float64's range, returns None, and the caller
+    takes the general path (which then answers its errors); so the result, when
+    there is one, is the general path's.
 
-    Why the checks suffice: the structural characters (`[],`) must be exactly
-    those of a nested array of the shape (`_skeleton`), and the rest of the
-    array text only number characters and JSON whitespace. With the brackets
-    read as spaces, orjson accepts the text as a list only if every run of
-    characters between two commas is one valid JSON number, so there is one
-    number per comma-separated slot of the skeleton. A number must also sit
-    only where the skeleton holds a value: not just before a `[` nor just after
-    a `]` (checked on the text without whitespace, numbers as zeros); then every
-    slot between brackets and commas holds one number, and the text is valid
-    JSON of that shape.
+    Why the checks suffice: simdjson accepts ARRAY only as valid JSON, and its
+    buffer only when every leaf is a number. In valid JSON the structural
+    characters fix the nesting, except that an innermost `[]` may hold no number
+    or one; the count of numbers, which must be the shape's, rules that out.
     """
     head = _NUMERIC_HEAD.match(body)
     if head is None:
@@ -243,22 +247,21 @@ def _numeric_request(servable, body):
     if not end.endswith(b"]"):
         return None
     text = end[head.end() - 1:]
-    try:
-        values = orjson.loads(b"[" + text.translate(_BRACKETS_AS_SPACES) + b"]")
-    except orjson.JSONDecodeError:
-        return None
-    rows, rest = divmod(len(values), inner_size)
+    structure = text.translate(None, _NUMBERS_AND_SPACE)
+    # `[` + ROW + (`,` + ROW) * (rows - 1) + `]`, ROW the skeleton of one row.
+    rows, rest = divmod(len(structure) - 1, len(_skeleton(inner)) + 1)
     if rest or not rows or (first is not None and first != rows):
         return None
     shape = (rows, *inner)
-    zeros = text.translate(_NUMBERS_AS_ZEROS, _JSON_SPACE)
-    if zeros.translate(None, b"0") != _skeleton(shape) or b"0[" in zeros or b"]0" in zeros:
+    if structure != _skeleton(shape):
         return None
+    floats = b"." in text or b"e" in text or b"E" in text
     try:
-        array = np.array(values)
-    except Exception:  # e.g. integers beyond int64: the general path decides
+        buffer = _parser().parse(text).as_buffer(of_type="d" if floats else "i")
+    except Exception:  # invalid JSON, a leaf that is not a number, out of range
         return None
-    if array.dtype.kind not in "fi":
+    array = np.frombuffer(buffer, dtype=np.float64 if floats else np.int64)
+    if array.size != rows * inner_size:
         return None
     try:
         array = array.reshape(shape).astype(dtype)

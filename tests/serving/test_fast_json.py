@@ -84,8 +84,9 @@ def test_valid_requests_take_the_fast_path(servable):
         json.dumps({"instances": (x.astype("float64") * 1e30).tolist()}),
         ' \n{ "instances" :\t' + json.dumps(x[:1].tolist()) + " }\r\n",
         '{"instances": [[[[-0], [-0.0], [1E2]], [[1e-2], [0], [5]]]]}',
-        # beyond 64 bits orjson reads a float, in both paths
-        json.dumps({"instances": [[[[1], [2], [3]], [[4], [5], [2 ** 70]]]]}),
+        # integers that float64 rounds, beside floats: rounded alike in both paths
+        json.dumps({"instances": [[[[2 ** 53 + 1], [0.5], [-(2 ** 63)]], [[4], [5], [6]]]]}),
+        json.dumps({"instances": [[[[2 ** 63 - 1], [-(2 ** 63)], [3]], [[4], [5], [6]]]]}),
     ]
     for body in bodies:
         assert _same(servable, body.encode()), body
@@ -99,6 +100,9 @@ def test_other_requests_take_the_general_path(servable):
         {"instances": [[[[1], [2]], [[4], [5]]]]},  # another shape
         {"instances": [[[["1"], [2], [3]], [[4], [5], [6]]]]},
         {"instances": one, "inputs": one},
+        # beyond 64 bits (orjson reads a float there): the general path decides
+        {"instances": [[[[1], [2], [3]], [[4], [5], [2 ** 70]]]]},
+        {"instances": [[[[1], [2], [3]], [[4], [5], [2 ** 63]]]]},
     ]
     for body in bodies:
         assert rest._numeric_request(servable, json.dumps(body).encode()) is None, body
