@@ -294,6 +294,23 @@ def test_serving_verdicts_are_computed_from_the_numbers(batched, http, met):
     assert "| 8 | 450.0 |" in text and "4000 answered, 0 errors, 0 mismatches" in text
 
 
+def test_serving_turn_by_turn_ratios():
+    """Each batching turn over the unbatched turn before it, beside the pooled ratio."""
+    results = sresults(450.0, 900.0, 2.5, fastest_p50=1.0)
+    for row in results["throughput"]:
+        if row["clients"] == 8:
+            row["turn_requests_per_s"] = ([900.0, 1000.0, 800.0] if row["batching"]
+                                          else [500.0, 400.0, 450.0])
+    v = serving.verdicts(results)
+    assert v["throughput"]["turn_speedups_at_8"] == pytest.approx([1.8, 2.5, 800 / 450])
+    text = serving.to_markdown(results)
+    assert "2.00× (turn by turn: 1.78–2.50×, median 1.80×, 1 of 3 turns ≥ 2×)" in text
+    for row in results["throughput"]:  # an old results file: no turns, no spread
+        row.pop("turn_requests_per_s", None)
+    assert serving.verdicts(results)["throughput"]["turn_speedups_at_8"] == []
+    assert "turn by turn" not in serving.to_markdown(results)
+
+
 def test_serving_summary_percentiles():
     s = serving.summary([0.001 * i for i in range(1, 101)])
     assert s["n"] == 100 and s["p50_ms"] == pytest.approx(50.5)
