@@ -29,8 +29,8 @@ measures:
 
 Goals (issue 11): with batching ≥ 2× the unbatched throughput at 8 clients;
 p50 overhead of the HTTP path ≤ 2 ms over the in-process call. The speed-up is
-the pooled one, with the ratio of each batching turn to the unbatched turn just
-before it beside it (its spread is this machine's noise). Writes
+the pooled one, with the ratio of each batching turn to the unbatched turn of
+its round beside it (its spread is this machine's noise). Writes
 `benchmarks/results/serving.json` and `.md` (`serving-CHECKPOINT.*` for another
 checkpoint). A run takes a few minutes; the correctness check is most of it when
 the machine is busy (`--check-requests 0` skips it); `--seconds`, `--rounds` and
@@ -332,15 +332,17 @@ def throughput(servers, images, clients, seconds, warmup, rounds=3, model_name=M
     """Requests/s of `clients` concurrent clients, one image per request, against each
     server of `servers` ({batching: (port, pid)}); the servers take turns, `rounds`
     turns of `seconds / rounds` each (plus `warmup`), so that other load weighs on
-    both alike. Also the CPU time the server and this client process spent per
-    request (warm-up included)."""
+    both alike, the first of a round going second in the next (A B, B A, ...), so
+    that neither always follows the other. Also the CPU time the server and this
+    client process spent per request (warm-up included)."""
     bodies = [json.dumps({"instances": image[None].tolist()}).encode("utf-8")
               for image in images]
     got = {batching: ([], [], []) for batching in servers}
     cpu = {batching: [0.0, 0.0, 0] for batching in servers}  # server s, client s, requests
     turns = {batching: [] for batching in servers}  # requests/s of each turn
-    for _ in range(rounds):
-        for batching, (port, pid) in servers.items():
+    for turn in range(rounds):
+        order = list(servers.items())
+        for batching, (port, pid) in (order if turn % 2 == 0 else order[::-1]):
             server_before, client_before = _cpu_seconds(pid), time.process_time()
             done, errors, rows, sent = asyncio.run(_load(port, bodies, clients,
                                                          seconds / rounds, warmup,
@@ -431,7 +433,7 @@ def verdicts(results):
     unbatched, batched = _cell(rows, False, 8), _cell(rows, True, 8)
     if unbatched and batched and unbatched["requests_per_s"] > 0:
         speedup = batched["requests_per_s"] / unbatched["requests_per_s"]
-        # Each turn of the batching server over the unbatched turn just before it.
+        # Each turn of the batching server over the unbatched turn of the same round.
         pairs = zip(batched.get("turn_requests_per_s", ()),
                     unbatched.get("turn_requests_per_s", ()))
         per_turn = [b / u for b, u in pairs if u > 0]
@@ -521,7 +523,8 @@ def run(*, checkpoint=CHECKPOINT, latency_requests=300, seconds=9.0, warmup=0.5,
                   "input": "x".join(map(str, shape)) + " float32 pixels 0-255",
                   "mult_adds": _mult_adds(model)},
         "settings": {"latency_requests": latency_requests, "seconds": seconds,
-                     "warmup": warmup, "rounds": rounds, "clients": list(clients),
+                     "warmup": warmup, "rounds": rounds, "turn_order": "A B, B A",
+                     "clients": list(clients),
                      "max_batch_size": max_batch_size, "batch_timeout_ms": batch_timeout_ms,
                      "intra_op_threads": intra_op_threads,
                      "images": images, "check_clients": check_clients,
@@ -608,7 +611,9 @@ def to_markdown(results):
         "and back, the client and the kernel.",
         "",
         f"Throughput, one image per request: {s['seconds']:g} s per cell in "
-        f"{s['rounds']} turns that alternate between the two servers, each after "
+        f"{s['rounds']} turns that alternate between the two servers"
+        + (" (in the order unbatched, batching, then batching, unbatched, and so on)"
+           if s.get("turn_order") else "") + f", each after "
         f"{s['warmup']:g} s of warm-up (`--batching --max-batch-size {s['max_batch_size']} "
         f"--batch-timeout-ms {s['batch_timeout_ms']:g}`"
         + (f"; both servers `--tensorflow-intra-op-parallelism {s['intra_op_threads']}`, "
