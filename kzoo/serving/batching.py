@@ -1,7 +1,6 @@
 """Server-side batching for `kzoo serve --batching` (TF Serving's batch scheduler)."""
 
 import os
-import time
 
 import numpy as np
 
@@ -37,30 +36,20 @@ class Batcher:
     requests can always be concatenated).
 
     Requests wait on the event loop, not in threads: a batch costs one thread
-    hop, whatever its size. A batch whose call took at most `inline_ms` the last
-    time a batch of its signature and size ran is called on the event loop itself,
-    without the hop, when no open connection is idle and no other batch runs:
-    then nothing else could reach the loop but a new connection, which waits at
-    most that long (0 turns this off). `run()` must be awaited on that loop.
+    hop, whatever its size. `run()` must be awaited on that loop.
     """
 
-    def __init__(self, max_batch_size=32, timeout_ms=5.0, num_batch_threads=None,
-                 inline_ms=2.0):
+    def __init__(self, max_batch_size=32, timeout_ms=5.0, num_batch_threads=None):
         if max_batch_size < 1 or timeout_ms < 0:
             raise ValueError(f"Arguments `max_batch_size` (>= 1) and `timeout_ms` (>= 0). "
                              f"Received: max_batch_size={max_batch_size}, "
                              f"timeout_ms={timeout_ms}")
-        if inline_ms < 0:
-            raise ValueError(f"Argument `inline_ms` must be >= 0. Received: "
-                             f"inline_ms={inline_ms}")
         if num_batch_threads is not None and num_batch_threads < 1:
             raise ValueError(f"Argument `num_batch_threads` must be >= 1. "
                              f"Received: num_batch_threads={num_batch_threads}")
         self.max_batch_size = int(max_batch_size)
         self.timeout = float(timeout_ms) / 1000.0
         self.num_batch_threads = int(num_batch_threads or os.cpu_count() or 1)
-        self.inline = float(inline_ms) / 1000.0
-        self._seconds = {}   # (id(signature), rows) -> the last call's seconds
         self._queues = {}    # id(signature) -> (signature, [_Task, ...])
         self._timers = {}    # id(signature) -> (deadline, asyncio.TimerHandle)
         self._running = set()  # the batches' asyncio tasks
@@ -70,7 +59,6 @@ class Batcher:
         self.idle_connections = None
         self.batches = 0     # calls made
         self.largest = 0     # the most rows in one call
-        self.inlined = 0     # of them, calls made on the event loop
 
     def accepts(self, signature, arrays):
         """Whether a request can join a batch: inputs of known shape after the batch
@@ -143,15 +131,9 @@ class Batcher:
     async def _execute(self, loop, executor, signature, tasks):
         import asyncio
 
-        arrays_list = [task.arrays for task in tasks]
-        key = (id(signature), sum(task.rows for task in tasks))
         try:
-            if self._runs_inline(key):
-                self.inlined += 1
-                results = self._timed(key, signature, arrays_list)
-            else:
-                results = await loop.run_in_executor(executor, self._timed, key, signature,
-                                                     arrays_list)
+            results = await loop.run_in_executor(executor, self._compute, signature,
+                                                 [task.arrays for task in tasks])
         except asyncio.CancelledError:
             results = None
         except Exception as e:  # e.g. the executor is shut down
@@ -169,22 +151,6 @@ class Batcher:
                 task.future.set_result(results[i])
         if results is not None:
             self._dispatch(loop, executor)
-
-    def _runs_inline(self, key):
-        """Whether the batch `key` runs on the event loop (see the class docstring);
-        on the loop, from `_execute`, while this batch is the only one running."""
-        seconds = self._seconds.get(key)
-        return (seconds is not None and seconds <= self.inline and len(self._running) == 1
-                and self.idle_connections is not None and self.idle_connections() <= 0)
-
-    def _timed(self, key, signature, arrays_list):
-        """`_compute`, remembering how long it took for batches like this one."""
-        start = time.perf_counter()
-        results = self._compute(signature, arrays_list)
-        if len(self._seconds) >= 4096:  # signatures come and go with model versions
-            self._seconds.clear()
-        self._seconds[key] = time.perf_counter() - start
-        return results
 
     @staticmethod
     def _compute(signature, arrays_list):

@@ -8,7 +8,6 @@ process with a thread pool, as in `kzoo serve --batching`.
 
 import asyncio
 import concurrent.futures
-import threading
 import time
 
 import numpy as np
@@ -96,38 +95,6 @@ def test_starts_before_the_timeout_when_no_connection_is_idle(signature):
     assert all(seconds >= 0.25 for _, _, seconds in _run(batcher, signature, _xs(1)))
 
 
-class _Recording(Batcher):
-    """A Batcher that notes the thread of each model call."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.threads = []
-
-    def _compute(self, signature, arrays_list):
-        self.threads.append(threading.get_ident())
-        return Batcher._compute(signature, arrays_list)
-
-
-def test_a_short_call_runs_on_the_event_loop_when_nobody_else_can_send(signature):
-    """Once a batch of its size took at most `inline_ms`, the next one skips the
-    thread hop, but only while no connection is idle."""
-    loop_thread = threading.get_ident()  # asyncio.run's loop runs in this thread
-    batcher = _Recording(timeout_ms=0, inline_ms=60_000)
-    batcher.idle_connections = lambda: 0
-    for requests in (_xs(1), _xs(1), _xs(2), _xs(2)):
-        (outputs, rows, _), = _run(batcher, signature, requests)
-        np.testing.assert_array_equal(outputs["y"], 2 * requests[0])
-    # the first call of each size in the pool, the next one on the loop
-    assert [t == loop_thread for t in batcher.threads] == [False, True, False, True]
-    assert batcher.inlined == 2
-    for inline_ms, idle in ((0, 0), (60_000, 1)):  # turned off; an idle connection
-        batcher = _Recording(timeout_ms=0, inline_ms=inline_ms)
-        batcher.idle_connections = lambda idle=idle: idle
-        for _ in range(3):
-            _run(batcher, signature, _xs(1))
-        assert loop_thread not in batcher.threads and batcher.inlined == 0
-
-
 def test_a_failing_request_fails_alone(signature):
     batcher = Batcher(max_batch_size=32, timeout_ms=200)
     requests = _xs(1, 1) + [np.full((1, 2), -1.0, "float32")]  # the last one fails
@@ -143,8 +110,6 @@ def test_arguments_are_checked():
         Batcher(max_batch_size=0)
     with pytest.raises(ValueError, match="num_batch_threads"):
         Batcher(num_batch_threads=0)
-    with pytest.raises(ValueError, match="inline_ms.*Received: inline_ms=-1"):
-        Batcher(inline_ms=-1)
 
 
 def test_thread_pool_sizes_are_checked():
