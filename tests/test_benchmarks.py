@@ -295,7 +295,7 @@ def test_serving_verdicts_are_computed_from_the_numbers(batched, http, met):
 
 
 def test_serving_turn_by_turn_ratios():
-    """Each batching turn over the unbatched turn before it, beside the pooled ratio."""
+    """Each batching turn over the unbatched turn of its round, beside the pooled ratio."""
     results = sresults(450.0, 900.0, 2.5, fastest_p50=1.0)
     for row in results["throughput"]:
         if row["clients"] == 8:
