@@ -32,13 +32,18 @@ p50 overhead of the HTTP path ≤ 2 ms over the in-process call. The speed-up is
 the pooled one, with the ratio of each batching turn to the unbatched turn of
 its round beside it (its spread is this machine's noise). Writes
 `benchmarks/results/serving.json` and `.md` (`serving-CHECKPOINT.*` for another
-checkpoint). A run takes a few minutes; the correctness check is most of it when
+checkpoint). By default it runs twice, each run in its own process: with
+TensorFlow's default thread pools (those files), then with one intra-op thread in
+both servers and here (`serving[-CHECKPOINT]-intra1.*`; TF Serving's
+`--tensorflow_intra_op_parallelism`, the tuning its performance guide leaves to
+experiment); `--intra-op-threads 0` runs the first only. A run takes a few minutes; the correctness check is most of it when
 the machine is busy (`--check-requests 0` skips it); `--seconds`, `--rounds` and
 `--latency-requests` lengthen a run.
 
     python -m benchmarks serving [--checkpoint lenet_fashion_mnist]
         [--latency-requests 300] [--seconds 9] [--rounds 6] [--clients 1,8,32]
-        [--check-requests 500] [--max-batch-size 32] [--batch-timeout-ms 5] [--no-write]
+        [--check-requests 500] [--max-batch-size 32] [--batch-timeout-ms 5]
+        [--intra-op-threads 0,1] [--no-write]
 """
 
 import argparse
@@ -669,6 +674,45 @@ def _ints(text):
     return tuple(int(v) for v in text.split(",") if v.strip())
 
 
+def _run_each(ns):
+    """One `python -m benchmarks serving` process per `--intra-op-threads` value, in
+    turn, with the other arguments as given; then the 8-client speed-ups side by side."""
+    common = ["--checkpoint", ns.checkpoint, "--latency-requests", str(ns.latency_requests),
+              "--seconds", str(ns.seconds), "--rounds", str(ns.rounds),
+              "--warmup", str(ns.warmup), "--clients", ",".join(map(str, ns.clients)),
+              "--check-clients", str(ns.check_clients),
+              "--check-requests", str(ns.check_requests),
+              "--max-batch-size", str(ns.max_batch_size),
+              "--batch-timeout-ms", str(ns.batch_timeout_ms)]
+    if ns.log_dir:
+        common += ["--log-dir", ns.log_dir]
+    if ns.no_write:
+        common.append("--no-write")
+    failed, lines = [], []
+    for n in ns.intra_op_threads:
+        label = "TensorFlow's default threads" if n == 0 else f"{n} intra-op thread(s)"
+        print(f"== serving benchmark, {label} (--intra-op-threads {n})", flush=True)
+        code = subprocess.call([sys.executable, "-m", "benchmarks", "serving", *common,
+                                "--intra-op-threads", str(n)], cwd=REPO)
+        if code:
+            failed.append(n)
+            continue
+        path = os.path.join(REPO, "benchmarks", "results",
+                            results_name(ns.checkpoint, n) + ".json")
+        if not ns.no_write and os.path.exists(path):
+            with open(path) as f:
+                goal = json.load(f)["verdicts"]["throughput"]
+            if goal["speedup_at_8"] is not None:
+                lines.append(f"  {label}: batching / unbatched at 8 clients "
+                             f"{goal['speedup_at_8']:.2f}× ({_yes(goal['met'])})")
+    if lines:
+        print("serving benchmark, the throughput goal (≥ 2× at 8 clients):", *lines,
+              sep="\n", flush=True)
+    if failed:
+        sys.exit(f"benchmarks serving: the run with --intra-op-threads "
+                 f"{','.join(map(str, failed))} failed")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=CHECKPOINT,
@@ -687,26 +731,33 @@ def main(argv=None):
                         help="requests per client of the correctness check (0: skip it)")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-timeout-ms", type=float, default=5.0)
-    parser.add_argument("--intra-op-threads", type=int, default=0,
+    parser.add_argument("--intra-op-threads", type=_ints, default=(0, 1),
                         help="both servers' --tensorflow-intra-op-parallelism, and this "
-                        "process's for the in-process calls (0: TensorFlow chooses); "
-                        "results go to serving[-CHECKPOINT]-intraN.json")
+                        "process's for the in-process calls (0: TensorFlow chooses), "
+                        "one run per value, each in its own process (TensorFlow fixes "
+                        "its thread pools once per process); results go to "
+                        "serving[-CHECKPOINT].json for 0 and "
+                        "serving[-CHECKPOINT]-intraN.json for N [default: 0,1]")
     parser.add_argument("--log-dir", default=None, help="keep the servers' logs here")
     parser.add_argument("--no-write", action="store_true", help="print only")
     ns = parser.parse_args(argv)
-    if ns.intra_op_threads < 0:
-        parser.error(f"argument --intra-op-threads: expected an int >= 0 (0: TensorFlow "
-                     f"chooses), got {ns.intra_op_threads}")
+    threads = ns.intra_op_threads
+    if not threads or any(n < 0 for n in threads) or len(set(threads)) != len(threads):
+        parser.error(f"argument --intra-op-threads: expected distinct ints >= 0 (0: "
+                     f"TensorFlow chooses), got {','.join(map(str, threads)) or 'none'}")
+    if len(threads) > 1:
+        _run_each(ns)
+        return
     results = run(checkpoint=ns.checkpoint, latency_requests=ns.latency_requests,
                   seconds=ns.seconds, warmup=ns.warmup,
                   rounds=ns.rounds,
                   clients=ns.clients, check_clients=ns.check_clients,
                   check_requests=ns.check_requests, max_batch_size=ns.max_batch_size,
-                  batch_timeout_ms=ns.batch_timeout_ms, intra_op_threads=ns.intra_op_threads,
+                  batch_timeout_ms=ns.batch_timeout_ms, intra_op_threads=threads[0],
                   log_dir=ns.log_dir)
     markdown = to_markdown(results)
     if not ns.no_write:
-        write_results(results_name(ns.checkpoint, ns.intra_op_threads), results, markdown)
+        write_results(results_name(ns.checkpoint, threads[0]), results, markdown)
     print(markdown)
     failed = [c for c in results["correctness"] if not c["passed"]]
     if failed:

@@ -311,6 +311,13 @@ def test_serving_turn_by_turn_ratios():
     assert "turn by turn" not in serving.to_markdown(results)
 
 
+@pytest.mark.parametrize("value", ["1,1", "-1", ""])
+def test_serving_intra_op_threads_rejects_bad_lists(value, capsys):
+    with pytest.raises(SystemExit):
+        serving.main(["--intra-op-threads", value])
+    assert "--intra-op-threads: expected distinct ints >= 0" in capsys.readouterr().err
+
+
 def test_serving_summary_percentiles():
     s = serving.summary([0.001 * i for i in range(1, 101)])
     assert s["n"] == 100 and s["p50_ms"] == pytest.approx(50.5)
