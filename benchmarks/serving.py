@@ -36,9 +36,10 @@ checkpoint). By default it runs twice, each run in its own process: with
 TensorFlow's default thread pools (those files), then with one intra-op thread in
 both servers and here (`serving[-CHECKPOINT]-intra1.*`; TF Serving's
 `--tensorflow_intra_op_parallelism`, the tuning its performance guide leaves to
-experiment); `--intra-op-threads 0` runs the first only. A run takes a few minutes; the correctness check is most of it when
-the machine is busy (`--check-requests 0` skips it); `--seconds`, `--rounds` and
-`--latency-requests` lengthen a run.
+experiment); `--intra-op-threads 0` runs the first only. A run takes a few
+minutes; the correctness check is most of it when the machine is busy
+(`--check-requests 0` skips it); `--seconds`, `--rounds` and `--latency-requests`
+lengthen a run.
 
     python -m benchmarks serving [--checkpoint lenet_fashion_mnist]
         [--latency-requests 300] [--seconds 9] [--rounds 6] [--clients 1,8,32]
