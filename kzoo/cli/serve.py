@@ -28,7 +28,8 @@ from kzoo.serving import server
               help="With --batching: how many batches run at once [default: one per CPU].")
 @click.option("--tensorflow-intra-op-parallelism", "intra_op", default=0, show_default=True,
               type=int, help="Threads of one TensorFlow op (TF Serving's flag of that "
-              "name; 0: TensorFlow chooses).")
+              "name; 0: TensorFlow chooses). On a few cores, 1 is often faster for small "
+              "models and batches (see the README's serving benchmark).")
 @click.option("--tensorflow-inter-op-parallelism", "inter_op", default=0, show_default=True,
               type=int, help="TensorFlow ops run at once (TF Serving's flag of that name; "
               "0: TensorFlow chooses).")
