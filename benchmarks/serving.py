@@ -672,7 +672,11 @@ def to_markdown(results):
 
 
 def _ints(text):
-    return tuple(int(v) for v in text.split(",") if v.strip())
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers (e.g. 1,8,32), got {text!r}") from None
 
 
 def _run_each(ns):

@@ -318,6 +318,13 @@ def test_serving_intra_op_threads_rejects_bad_lists(value, capsys):
     assert "--intra-op-threads: expected distinct ints >= 0" in capsys.readouterr().err
 
 
+def test_serving_list_flags_reject_non_integers(capsys):
+    with pytest.raises(SystemExit):
+        serving.main(["--clients", "8,x"])
+    assert "--clients: expected comma-separated integers (e.g. 1,8,32), got '8,x'" in \
+        capsys.readouterr().err
+
+
 def test_serving_summary_percentiles():
     s = serving.summary([0.001 * i for i in range(1, 101)])
     assert s["n"] == 100 and s["p50_ms"] == pytest.approx(50.5)
