@@ -1,0 +1,70 @@
+"""MkDocs hooks (mkdocs.yml `hooks:`): the docs' generated content, made at build time.
+
+A page asks for generated Markdown with a marker line of its own:
+
+    <!-- kzoo:models -->                  the model table, from kzoo's registry
+    <!-- kzoo:benchmark NAME -->          a benchmark's tables, from benchmarks/results/,
+                                          by that benchmark's own report code
+
+so the model table cannot drift from the registry, nor a benchmark page from its
+results files. An unknown marker stops the build.
+"""
+
+import importlib
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MARKER = re.compile(r"^<!-- kzoo:(\S+)(?: (\S+))? -->$", re.M)
+
+
+# The benchmarks that have a page (benchmarks/__main__.py runs the same list).
+BENCHMARKS = ("im2col_speed", "speed", "fashion_mnist_accuracy", "transfer", "serving", "tuning")
+
+
+def _count(n):
+    return f"{n:,}"
+
+
+def _flops(n):
+    return f"{n / 1e9:.2f} G" if n >= 1e8 else f"{n / 1e6:.1f} M"
+
+
+def model_table():
+    """Every registered model: family, parameters and FLOPs at its defaults (counted by
+    building it), default input shape, minimum size, paper and weights."""
+    import kzoo
+
+    lines = ["| model | family | parameters | FLOPs | default input | min size | weights | paper |",
+             "|---|---|---:|---:|---|---|---|---|"]
+    for name in kzoo.list_models():
+        info = kzoo.model_info(name)
+        shape = "×".join(str(d) for d in info["default_input_shape"])
+        weights = ", ".join(f"`{w}`" for w in info["weights"]) or "—"
+        minimum = info["min_input_size"] or "—"
+        lines.append(f"| `{name}` | {info['family']} | {_count(info['params'])} "
+                     f"| {_flops(info['flops'])} | {shape} | {minimum} | {weights} "
+                     f"| {info['reference'] or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+def on_config(config):
+    # The hook runs inside mkdocs: make the repository's packages (kzoo, benchmarks) importable.
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return config
+
+
+def on_page_markdown(markdown, page, config, files):
+    def generate(match):
+        kind, arg = match.group(1), match.group(2)
+        if kind == "models" and arg is None:
+            return model_table()
+        if kind == "benchmark" and arg in BENCHMARKS:
+            return importlib.import_module(f"benchmarks.{arg}").docs_markdown()
+        raise ValueError(f"{page.file.src_path}: unknown kzoo marker {match.group(0)!r}; "
+                         "expected <!-- kzoo:models --> or <!-- kzoo:benchmark NAME -->")
+
+    return MARKER.sub(generate, markdown)

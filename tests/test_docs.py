@@ -1,0 +1,186 @@
+"""The documentation: the site builds with `mkdocs build --strict`, the API reference renders
+every public name, the model table lists every registered model, README.md stays short, and
+every ```python block of README.md and docs/ runs as written from the repository root.
+
+A block that cannot run here (it needs the internet or a GPU) is marked by the line
+`<!-- no-run: REASON -->` just before its fence; at most a tenth of the blocks may be.
+"""
+
+import concurrent.futures
+import glob
+import html
+import importlib
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+API_PACKAGES = ["layers", "models", "transfer", "serving", "tuning", "distribute", "data",
+                "training", "optimizers", "initializers", "callbacks"]
+FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*(\S*)")
+NO_RUN = re.compile(r"^\s*<!-- no-run: (.+\S) -->\s*$")
+BLOCK_TIMEOUT = 240
+MIN_RUNNABLE = 15
+
+
+def markdown_files():
+    files = [os.path.join(ROOT, "README.md")]
+    files += sorted(glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True))
+    return files
+
+
+def python_blocks(path):
+    """`(line, code, no_run_reason)` of each fenced ```python block of a Markdown file
+    (line: the 1-based line of its opening fence)."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        indent, fence, language = opening.groups()
+        end = i + 1
+        while end < len(lines) and not re.match(
+                rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*$", lines[end]):
+            end += 1
+        if language in ("python", "py"):
+            previous = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+            reason = NO_RUN.match(previous)
+            body = [line[len(indent):] if line.startswith(indent) else line.lstrip()
+                    for line in lines[i + 1:end]]
+            blocks.append((i + 1, "\n".join(body) + "\n", reason and reason.group(1)))
+        i = end + 1
+    return blocks
+
+
+def all_blocks():
+    return [(os.path.relpath(path, ROOT), line, code, reason)
+            for path in markdown_files() for line, code, reason in python_blocks(path)]
+
+
+BLOCKS = all_blocks()
+RUNNABLE = {f"{path}:{line}": code for path, line, code, reason in BLOCKS if reason is None}
+
+
+def run_block(code):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    started = time.monotonic()
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=BLOCK_TIMEOUT)
+        return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+    except subprocess.TimeoutExpired as e:
+        output = (e.stdout or b"").decode(errors="replace") + (e.stderr or b"").decode(
+            errors="replace")
+        return None, output, time.monotonic() - started
+
+
+@pytest.fixture(scope="session")
+def block_results(request):
+    """Runs the selected blocks two at a time (each in its own Python process): most of a
+    short block is the TensorFlow import, which one core does."""
+    selected = [item.callspec.params["block"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_python_block_runs"]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(run_block, RUNNABLE[key]) for key in selected}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.mark.parametrize("block", sorted(RUNNABLE))
+def test_python_block_runs(block, block_results):
+    returncode, output, seconds = block_results[block]
+    if returncode is None:
+        pytest.fail(f"{block}: the block did not finish in {BLOCK_TIMEOUT} s\n{output[-3000:]}")
+    assert returncode == 0, f"{block}: the block failed (exit {returncode})\n{output[-3000:]}"
+
+
+def test_enough_blocks_run_and_few_are_marked():
+    marked = [f"{path}:{line} ({reason})" for path, line, code, reason in BLOCKS if reason]
+    assert len(RUNNABLE) >= MIN_RUNNABLE, (
+        f"expected at least {MIN_RUNNABLE} runnable ```python blocks in README.md and docs/, "
+        f"found {len(RUNNABLE)}")
+    assert len(marked) * 10 <= len(BLOCKS), (
+        f"at most a tenth of the ```python blocks may be marked no-run; {len(marked)} of "
+        f"{len(BLOCKS)} are: {marked}")
+
+
+def test_block_parser_reads_fences_markers_and_indentation(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("\n".join([
+        "text", "```python", "print(1)", "```", "",
+        "<!-- no-run: needs the internet -->", "", "```python", "download()", "```",
+        "```bash", "echo no", "```",
+        "- item", "    ```python", "    x = 1", "    ```",
+        "````python", "```", "print('nested fence')", "````",
+    ]) + "\n")
+    assert python_blocks(str(page)) == [
+        (2, "print(1)\n", None),
+        (8, "download()\n", "needs the internet"),
+        (15, "x = 1\n", None),
+        (18, "```\nprint('nested fence')\n", None),
+    ]
+
+
+def test_readme_fits_on_a_screen():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        count = len(f.read().splitlines())
+    assert count <= 300, f"README.md has {count} lines; it must stay at most 300"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site, built once with `mkdocs build --strict` into a temporary folder."""
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+                           str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    warnings = [line for line in (done.stdout + done.stderr).splitlines()
+                if line.startswith(("WARNING", "ERROR"))]
+    assert done.returncode == 0, "mkdocs build --strict failed:\n" + "\n".join(
+        warnings or (done.stdout + done.stderr).splitlines()[-40:])
+    return out
+
+
+def page_text(site, page):
+    with open(os.path.join(site, page, "index.html"), encoding="utf-8") as f:
+        return html.unescape(f.read())
+
+
+@pytest.mark.parametrize("package", API_PACKAGES)
+def test_api_reference_renders_every_public_name(site, package):
+    module = importlib.import_module(f"kzoo.{package}")
+    text = page_text(site, os.path.join("api", package))
+    missing = [name for name in module.__all__ if f'id="kzoo.{package}.{name}"' not in text]
+    assert not missing, f"api/{package}.md does not render {missing}"
+
+
+def test_model_table_lists_every_registered_model(site):
+    import kzoo
+
+    text = page_text(site, "models")
+    missing = [name for name in kzoo.list_models() if f"<code>{name}</code>" not in text]
+    assert not missing, f"the model table misses {missing}"
+
+
+def test_unknown_marker_stops_the_build():
+    spec = importlib.util.spec_from_file_location(
+        "kzoo_mkdocs_hooks", os.path.join(ROOT, "scripts", "mkdocs_hooks.py"))
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+
+    class Page:
+        class file:
+            src_path = "x.md"
+
+    with pytest.raises(ValueError, match="unknown kzoo marker"):
+        hooks.on_page_markdown("<!-- kzoo:benchmark nonsense -->\n", Page, None, None)
+    assert hooks.on_page_markdown("plain <!-- kzoo:nothing --> text\n", Page, None, None) == (
+        "plain <!-- kzoo:nothing --> text\n")
