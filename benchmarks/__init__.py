@@ -1,5 +1,5 @@
 """kzoo benchmarks: speed and accuracy numbers that depend on time.
 
 Run `./scripts/run bench [NAME]`; results go to `benchmarks/results/` and the
-README quotes them.
+docs pages (docs/benchmarks/) show them, generated from those files.
 """

@@ -15,7 +15,8 @@ import math
 import os
 import statistics
 
-from benchmarks.results_io import RESULTS_DIR, machine, machine_text, write_results
+from benchmarks.results_io import (RESULTS_DIR, for_docs, machine, machine_note, machine_text,
+                                   read_results, write_results)
 
 # The configurations the zoo ships (see saved_models/manifest.json).
 CONFIGS = {
@@ -193,6 +194,14 @@ def to_markdown(results):
               + ".", f"Goal: {results['goal']}; {verdict}.", "",
               "![accuracy against wall time](fashion_mnist_accuracy.png)"]
     return "\n".join(lines) + "\n"
+
+
+def docs_markdown(results_dir=RESULTS_DIR):
+    """The docs page's table and verdict: `results/fashion_mnist_accuracy.json` through
+    `to_markdown` (the page shows the plot itself)."""
+    results = read_results("fashion_mnist_accuracy", results_dir)
+    note = machine_note(results["machine"])
+    return for_docs(to_markdown(results)) + (f"\n{note}" if note else "")
 
 
 def main(argv=None):

@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 import kzoo
-from benchmarks.results_io import machine, machine_text, write_results
+from benchmarks.results_io import (RESULTS_DIR, for_docs, machine, machine_note, machine_text,
+                                   read_results, write_results)
 
 # (label, batch, height, width, in channels, out channels, kernel)
 CONV_SHAPES = [
@@ -139,6 +140,13 @@ def to_markdown(results):
             f"| {row['im2col_fwd_bwd_ms']:.2f} | {row['fwd_bwd_ratio']:.2f}× |"
         )
     return "\n".join(lines) + "\n"
+
+
+def docs_markdown(results_dir=RESULTS_DIR):
+    """The docs page's tables: `results/im2col_speed.json` through `to_markdown`."""
+    results = read_results("im2col_speed", results_dir)
+    note = machine_note(results["machine"])
+    return for_docs(to_markdown(results)) + (f"\n{note}" if note else "")
 
 
 def main(argv=None):

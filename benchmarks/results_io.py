@@ -1,16 +1,18 @@
-"""Writing benchmark results (JSON + Markdown) under benchmarks/results/, atomically."""
+"""Writing benchmark results (JSON + Markdown) under benchmarks/results/, atomically, and
+reading them back for the documentation's benchmark pages."""
 
+import json
 import os
 import platform
 import re
-
-from kzoo.utils import io
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
 
 def write_results(name, results, markdown):
     """Writes `results/<name>.json` and `results/<name>.md` atomically."""
+    from kzoo.utils import io  # imports TensorFlow (through kzoo): only when writing
+
     io.write_json(os.path.join(RESULTS_DIR, f"{name}.json"), results)
     io.write_text(os.path.join(RESULTS_DIR, f"{name}.md"), markdown)
 
@@ -57,3 +59,51 @@ def machine_text(m):
         return f"{m.get('cpus')} CPUs"
     isa = " ".join(flag.upper() for flag in m.get("isa", []))
     return f"{m.get('cpus')} CPUs ({cpu}{'; ' + isa if isa else ''})"
+
+
+# --------------------------------------------------------------------------- #
+# The documentation's benchmark pages (scripts/mkdocs_hooks.py calls each benchmark's
+# `docs_markdown()`, which renders its results files with its own report code).
+# --------------------------------------------------------------------------- #
+
+_IMAGE = re.compile(r"^!\[[^\]]*\]\([^)\s]+\)\s*$")
+_HEADING = re.compile(r"^(#{1,6})(\s)")
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+
+
+def read_results(name, results_dir=RESULTS_DIR):
+    """The parsed `results/<name>.json`."""
+    with open(os.path.join(results_dir, f"{name}.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def for_docs(markdown, top_level=3):
+    """A report's Markdown made a section of a docs page: image lines dropped (a report
+    links its plot beside its own file; the page shows it from the site's copy), and
+    headings shifted so that the shallowest is `top_level` (below the page's own)."""
+    lines = [line for line in markdown.splitlines() if not _IMAGE.match(line)]
+    fenced, levels = False, []
+    for line in lines:
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and _HEADING.match(line):
+            levels.append(len(_HEADING.match(line).group(1)))
+    shift = top_level - min(levels) if levels else 0
+    out, fenced = [], False
+    for line in lines:
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and _HEADING.match(line):
+            level = min(6, len(_HEADING.match(line).group(1)) + shift)
+            line = "#" * level + line.lstrip("#")
+        out.append(line)
+    return "\n".join(out).strip("\n") + "\n"
+
+
+def machine_note(m):
+    """A line for a docs page under a results file that predates the CPU's recording
+    (`machine` without `cpu`): which CPU ran it is not known; "" when it is named."""
+    if m.get("cpu"):
+        return ""
+    return (f"Which CPU ran these numbers is not recorded: the results file predates that "
+            f"record and names only the count ({m.get('cpus')} CPUs).\n")

@@ -65,7 +65,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.results_io import machine, machine_text, write_results
+from benchmarks.results_io import (RESULTS_DIR, for_docs, machine, machine_note, machine_text,
+                                   read_results, write_results)
 from kzoo.utils import processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -669,6 +670,55 @@ def to_markdown(results):
         f"{_yes(o['met'])} (over the eager Keras call: {o['vs_keras_eager_ms']:+.2f} ms).",
     ]
     return "\n".join(lines) + "\n"
+
+
+#: The results files the docs page renders, in its order: (checkpoint, intra-op threads).
+DOCS_RUNS = (("lenet_fashion_mnist", 0), ("lenet_fashion_mnist", 1),
+             ("resnet9_fashion_mnist", 0), ("resnet9_fashion_mnist", 1))
+
+
+def _threads_text(results):
+    n = results["settings"].get("intra_op_threads")
+    return f"{n} intra-op thread{'s' if n > 1 else ''}" if n else "TensorFlow's default threads"
+
+
+def summary_markdown(named_results):
+    """One table over several results files (`[(name, results)]`): the 8-client speed-up
+    and both goals of each, from `verdicts`."""
+    clients = " · ".join(str(n) for n in named_results[0][1]["settings"]["clients"])
+    lines = ["| results file | model | intra-op threads | "
+             f"batching / unbatched at {clients} clients | 8-client turns ≥ 2× | "
+             f"throughput goal (≥ {GOAL_SPEEDUP:g}× at 8) | HTTP p50 overhead | "
+             f"latency goal (≤ {GOAL_OVERHEAD_MS:g} ms) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, results in named_results:
+        ratios = []
+        for n in results["settings"]["clients"]:
+            u, b = _cell(results["throughput"], False, n), _cell(results["throughput"], True, n)
+            if u and b and u["requests_per_s"]:
+                ratios.append(f"{b['requests_per_s'] / u['requests_per_s']:.2f}×")
+        t, o = (v := verdicts(results))["throughput"], v["overhead"]
+        turns = t.get("turn_speedups_at_8") or []
+        lines.append(
+            f"| `{name}.json` | `{results['model'].get('architecture') or MODEL_NAME}` | "
+            f"{_threads_text(results)} | {' · '.join(ratios) or '—'} | "
+            f"{sum(r >= GOAL_SPEEDUP for r in turns)} of {len(turns)} | {_yes(t['met'])} | "
+            f"{o['overhead_ms']:+.2f} ms | {_yes(o['met'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def docs_markdown(results_dir=RESULTS_DIR):
+    """The docs page's tables: a summary of the four results files (`DOCS_RUNS`), then each
+    file through `to_markdown` under a heading of its own."""
+    runs = [(name, read_results(name, results_dir))
+            for name in (results_name(c, n) for c, n in DOCS_RUNS)]
+    parts = ["Summary of the four files (each in full below):", "", summary_markdown(runs)]
+    for name, results in runs:
+        model = results["model"].get("architecture") or MODEL_NAME
+        note = machine_note(results["machine"])
+        parts += [f"### `{model}`, {_threads_text(results)} (`{name}.json`)", "",
+                  for_docs(to_markdown(results), top_level=4) + (f"\n{note}" if note else "")]
+    return "\n".join(parts)
 
 
 def _ints(text):

@@ -212,7 +212,7 @@ def markdown(rows_by_mode, device, machine):
     return "\n".join(lines)
 
 
-#: The README's training-throughput table: the zoo's Fashion-MNIST networks at 28×28×1.
+#: The training-throughput table under the train table: the zoo's Fashion-MNIST networks at 28×28×1.
 THROUGHPUT_MODELS = ("lenet", "resnet20.28", "resnet9.w16_28")
 
 
@@ -243,6 +243,70 @@ def read_cache(path):
         return {}
     with open(path) as f:
         return json.load(f)
+
+
+def _number(text):
+    """A CSV cell as `write_csv` had it: an int or a float when it reads as one, else the
+    text (the empty keras.applications cells of unpaired models stay "")."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_csv(path):
+    """The rows of one of `write_csv`'s files, numbers as numbers (read by header)."""
+    import csv
+
+    with open(path, newline="") as f:
+        return [{key: _number(value) for key, value in row.items()}
+                for row in csv.DictReader(f)]
+
+
+def read_rows(results_dir=RESULTS, device="cpu", precisions=("float32", "mixed_float16")):
+    """`(rows_by_mode, machine line)` of the results written for `device`, as `markdown`
+    takes them: the rows from the CSVs, each with its timed steps from the rows file where
+    that recorded them, and the machine line from the summary's first line (the CSVs,
+    timm's columns, have none)."""
+    import re
+
+    cache = read_cache(os.path.join(results_dir, f".speed-rows-{device}.json"))
+    rows_by_mode = {}
+    for mode in ("infer", "train"):
+        rows = []
+        for precision in precisions:
+            path = os.path.join(results_dir, f"speed-{mode}-{precision}-nhwc-tf-{device}.csv")
+            if os.path.exists(path):
+                rows += read_csv(path)
+        for r in rows:
+            name = r["model"][:-len(".im2col")] if r["conv_impl"] == "im2col" else r["model"]
+            kept = cache.get(row_key(name, mode, r["precision"], r["conv_impl"],
+                                     r[f"{mode}_batch_size"], device), {})
+            # The rows file's steps, if its row is the one the CSV holds.
+            if kept.get(f"{mode}_samples_per_sec") == r[f"{mode}_samples_per_sec"]:
+                r["steps"] = kept.get("steps")
+        if rows:
+            rows_by_mode[mode] = rows
+    with open(os.path.join(results_dir, f"speed-{device}.md"), encoding="utf-8") as f:
+        first = f.readline()
+    found = re.match(rf"Speed of the zoo's models \({device}, (.*)\); samples per second", first)
+    return rows_by_mode, found.group(1) if found else "machine not recorded"
+
+
+def docs_markdown(results_dir=RESULTS, device="cpu"):
+    """The docs page's tables: the CSVs of `device` through `markdown`."""
+    import re
+
+    from benchmarks.results_io import for_docs, machine_note
+
+    rows_by_mode, machine_line = read_rows(results_dir, device)
+    text = for_docs(markdown(rows_by_mode, device, machine_line))
+    cpus = re.match(r"(\d+) CPUs( \()?", machine_line)
+    if cpus and not cpus.group(2):  # the CPU's model is not in the line
+        text += "\n" + machine_note({"cpus": int(cpus.group(1))})
+    return text
 
 
 def main(argv=None):

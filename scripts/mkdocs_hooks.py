@@ -57,6 +57,20 @@ def on_config(config):
     return config
 
 
+def on_files(files, config):
+    # The benchmarks' plots live beside their results (benchmarks/results/*.png, outside
+    # docs_dir): the site gets each as benchmarks/results/NAME.png, so a benchmark page shows
+    # it as ![...](results/NAME.png), and the strict build fails on a plot that is missing.
+    from mkdocs.structure.files import File
+
+    results = os.path.join(ROOT, "benchmarks", "results")
+    for name in sorted(os.listdir(results)):
+        if name.endswith(".png"):
+            files.append(File.generated(config, f"benchmarks/results/{name}",
+                                        abs_src_path=os.path.join(results, name)))
+    return files
+
+
 def on_page_markdown(markdown, page, config, files):
     def generate(match):
         kind, arg = match.group(1), match.group(2)

@@ -383,3 +383,198 @@ def test_machine_records_the_cpu_and_machine_text_names_it():
     with open("/proc/cpuinfo") as f:
         flags = next(line for line in f if line.startswith("flags")).split(":", 1)[1].split()
     assert set(m["isa"]) <= set(flags)
+
+
+# ---- The docs' benchmark pages: each benchmark's docs_markdown() renders its shipped
+# results files with its own report code (scripts/mkdocs_hooks.py calls it at build time).
+
+import importlib  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import types  # noqa: E402
+
+from benchmarks.results_io import RESULTS_DIR, for_docs  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Each page of docs/benchmarks/ and the benchmark whose tables it shows.
+DOCS_PAGES = {"im2col.md": "im2col_speed", "speed.md": "speed",
+              "accuracy.md": "fashion_mnist_accuracy", "transfer.md": "transfer",
+              "serving.md": "serving", "tuning.md": "tuning"}
+
+
+def load_hooks():
+    spec = importlib.util.spec_from_file_location(
+        "kzoo_mkdocs_hooks", os.path.join(REPO, "scripts", "mkdocs_hooks.py"))
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    return hooks
+
+
+def shipped(name):
+    with open(os.path.join(RESULTS_DIR, f"{name}.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return {name: importlib.import_module(f"benchmarks.{name}").docs_markdown()
+            for name in DOCS_PAGES.values()}
+
+
+def test_every_benchmark_has_a_page_with_its_marker():
+    from benchmarks.__main__ import BENCHMARKS
+
+    assert set(load_hooks().BENCHMARKS) == set(BENCHMARKS) == set(DOCS_PAGES.values())
+    for page, name in DOCS_PAGES.items():
+        with open(os.path.join(REPO, "docs", "benchmarks", page), encoding="utf-8") as f:
+            assert f"\n<!-- kzoo:benchmark {name} -->\n" in f.read(), page
+
+
+@pytest.mark.parametrize("name", sorted(DOCS_PAGES.values()))
+def test_docs_markdown_is_a_section_of_its_page(docs, name):
+    md = docs[name]
+    assert "\n|---|" in md  # at least one table
+    assert not re.search(r"^#{1,2} ", md, re.M), "a heading at the page's own levels"
+    assert "![" not in md, "plots are shown by the page, from results/NAME.png"
+
+
+def test_for_docs_drops_images_and_shifts_headings_outside_code():
+    md = ("#### infer\n\n| a |\n|---|\n\n![plot](x.png)\n\n```\n# not a heading\n```\n"
+          "##### part\n")
+    assert for_docs(md, top_level=3) == (
+        "### infer\n\n| a |\n|---|\n\n\n```\n# not a heading\n```\n#### part\n")
+    assert for_docs("no headings\n", top_level=2) == "no headings\n"
+
+
+def test_im2col_docs_carry_the_shipped_numbers(docs):
+    results, md = shipped("im2col_speed"), docs["im2col_speed"]
+    for row in results["conv"] + results["pool"]:
+        assert (f"| {row['shape']} | {row['native_forward_ms']:.2f} | "
+                f"{row['im2col_forward_ms']:.2f} |") in md
+        assert f"| {row['fwd_bwd_ratio']:.2f}× |" in md
+    assert "not recorded" in md  # the file names no CPU model, and the page says so
+
+
+def test_speed_docs_render_the_csvs_as_the_run_did(docs):
+    import csv
+
+    md = docs["speed"]
+    with open(os.path.join(RESULTS_DIR, "speed-cpu.md"), encoding="utf-8") as f:
+        summary = f.read().splitlines()
+    # The run's own summary, written from the same rows: every table row and note agrees.
+    kept = [line for line in summary if line.startswith(("|", "Pairs", "Timed"))]
+    assert kept and all(line in md for line in kept)
+    assert "### infer" in md and "### train" in md and "Training throughput" in md
+    with open(os.path.join(RESULTS_DIR, "speed-train-float32-nhwc-tf-cpu.csv")) as f:
+        for row in csv.DictReader(f):
+            assert f"| `{row['model']}` | float32 | {row['train_batch_size']} |" in md
+            assert f"| {row['train_samples_per_sec']} | {row['train_step_time']} |" in md
+
+
+def test_speed_read_rows_takes_steps_only_from_the_rows_the_csv_holds(tmp_path):
+    from benchmarks import speed
+
+    def row(model, rate, impl="native"):
+        return {"model": model, "train_samples_per_sec": rate, "train_step_time": 1.0,
+                "train_batch_size": 4, "train_img_size": 28, "param_count": 0.1,
+                "train_gmacs": 0.01, "conv_impl": impl, "precision": "float32",
+                "device": "cpu", "keras_applications_samples_per_sec": "",
+                "ratio_vs_keras_applications": ""}
+
+    speed.write_csv(str(tmp_path / "speed-train-float32-nhwc-tf-cpu.csv"),
+                    [row("lenet", 10.5), row("lenet.im2col", 3.25, "im2col")], "train")
+    cache = {speed.row_key("lenet", "train", "float32", "native", 4, "cpu"):
+             {**row("lenet", 10.5), "steps": 25},
+             speed.row_key("lenet", "train", "float32", "im2col", 4, "cpu"):
+             {**row("lenet.im2col", 9.0, "im2col"), "steps": 7}}  # not the CSV's row
+    (tmp_path / ".speed-rows-cpu.json").write_text(json.dumps(cache))
+    (tmp_path / "speed-cpu.md").write_text(
+        "Speed of the zoo's models (cpu, 2 CPUs (Some CPU; AVX2), Python 3, TF 2); samples "
+        "per second, median of interleaved steps; ratio = zoo / keras.applications.\n")
+    rows_by_mode, machine_line = speed.read_rows(str(tmp_path))
+    assert machine_line == "2 CPUs (Some CPU; AVX2), Python 3, TF 2"
+    rows = rows_by_mode["train"]
+    assert [r["train_samples_per_sec"] for r in rows] == [10.5, 3.25]
+    assert rows[0]["train_batch_size"] == 4 and rows[0]["ratio_vs_keras_applications"] == ""
+    assert rows[0]["steps"] == 25 and rows[1].get("steps") is None
+    md = speed.docs_markdown(str(tmp_path))
+    assert "Timed steps, where recorded: 25 for lenet." in md and "not recorded" not in md
+
+
+def test_accuracy_docs_carry_the_shipped_numbers(docs):
+    from benchmarks import fashion_mnist_accuracy as accuracy
+
+    results, md = shipped("fashion_mnist_accuracy"), docs["fashion_mnist_accuracy"]
+    for row in results["rows"]:
+        assert f"| `{row['model']}` | {row['params']:,} |" in md
+        assert f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}" in md
+    best = accuracy.best_within(results)
+    assert f"within 60 minutes: {best[2]:.4f} ({best[0]} seed {best[1]}" in md
+
+
+def test_transfer_docs_carry_the_shipped_numbers(docs):
+    results, md = shipped("transfer"), docs["transfer"]
+    for row in results["rows"]:
+        assert f"{row['mean']:.3f} ± {row['std']:.3f}" in md
+    for v in results["verdicts"]:
+        assert f"- {v['text']}." in md
+    met = {True: "met", False: "not met", None: "undecided"}[results["goal_verdict"]["met"]]
+    assert f"it): **{met}**" in md
+
+
+def test_serving_docs_render_all_four_files(docs):
+    from benchmarks import serving as bench
+
+    md = docs["serving"]
+    names = ["serving", "serving-intra1", "serving-resnet9_fashion_mnist",
+             "serving-resnet9_fashion_mnist-intra1"]
+    headings = re.findall(r"^### .*\(`(.+)\.json`\)$", md, re.M)
+    assert headings == names
+    for name in names:
+        results = shipped(name)
+        v = results["verdicts"]
+        # Each file's whole report, and its line in the summary table.
+        assert all(line in md for line in bench.to_markdown(results).splitlines())
+        summary = next(line for line in md.splitlines() if line.startswith(f"| `{name}.json`"))
+        assert f"{v['throughput']['speedup_at_8']:.2f}×" in summary
+        assert f"{v['overhead']['overhead_ms']:+.2f} ms" in summary
+
+
+def test_tuning_docs_carry_the_shipped_numbers(docs):
+    results, md = shipped("tuning"), docs["tuning"]
+    for method in results["methods"]:
+        assert f"| {method['method']} | {method['trials']} " in md
+        assert f"| {method['best_val_accuracy']:.4f} |" in md
+    for row in results["replicas"]["configs"].values():
+        assert f"| {row['median_steps_per_second']:.2f} |" in md
+    assert results["verdict"]["text"] in md
+
+
+def test_the_site_gets_every_plot_a_page_shows(tmp_path):
+    from mkdocs.structure.files import Files
+
+    config = types.SimpleNamespace(site_dir=str(tmp_path), use_directory_urls=True,
+                                   plugins=types.SimpleNamespace(_current_plugin=None))
+    files = load_hooks().on_files(Files([]), config)
+    shown = set()
+    for page in DOCS_PAGES:
+        with open(os.path.join(REPO, "docs", "benchmarks", page), encoding="utf-8") as f:
+            shown |= set(re.findall(r"!\[[^\]]*\]\(results/([^)]+\.png)\)", f.read()))
+    assert shown == {"fashion_mnist_accuracy.png", "transfer.png", "tuning.png"}
+    for name in shown:
+        file = files.get_file_from_path(f"benchmarks/results/{name}")
+        assert file is not None, name
+        assert os.path.samefile(file.abs_src_path, os.path.join(RESULTS_DIR, name))
+        assert file.dest_uri == f"benchmarks/results/{name}"
+
+
+def test_the_overview_quotes_numbers_the_pages_render(docs):
+    # docs/benchmarks/index.md's headlines are typed by hand: each decimal in its table must
+    # be in the generated tables, so a rerun that changes one fails here until it is updated.
+    with open(os.path.join(REPO, "docs", "benchmarks", "index.md"), encoding="utf-8") as f:
+        table = [line for line in f.read().splitlines() if line.startswith("| [")]
+    rendered = "\n".join(docs.values())
+    numbers = {n for line in table for n in re.findall(r"[+-]?\d+\.\d+×?", line)}
+    assert len(numbers) >= 8
+    assert sorted(n for n in numbers if n not in rendered) == []

@@ -2,7 +2,7 @@
 
 import math
 
-from benchmarks.results_io import machine_text
+from benchmarks.results_io import RESULTS_DIR, for_docs, machine_note, machine_text, read_results
 from benchmarks.transfer.cells import MODES, PROTOCOLS
 from benchmarks.transfer.probe import probe_markdown
 from benchmarks.transfer.verdicts import compare, find_row
@@ -93,6 +93,14 @@ def to_markdown(results):
         lines += ["", f"All {results['planned']} planned cells ran."]
     lines += ["", "![accuracy against labels per class](transfer.png)"]
     return "\n".join(lines) + "\n"
+
+
+def docs_markdown(results_dir=RESULTS_DIR):
+    """The docs page's tables and verdicts: `results/transfer.json` through `to_markdown`
+    (the page shows the plot itself)."""
+    results = read_results("transfer", results_dir)
+    note = machine_note(results["machine"])
+    return for_docs(to_markdown(results)) + (f"\n{note}" if note else "")
 
 
 def plot(results, path):

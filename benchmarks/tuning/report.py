@@ -1,6 +1,6 @@
 """The report of the tuning benchmark: the Markdown table and the best-so-far plot."""
 
-from benchmarks.results_io import machine_text
+from benchmarks.results_io import RESULTS_DIR, for_docs, machine_note, machine_text, read_results
 from benchmarks.tuning.replicas import REPLICA_CONFIGS
 
 
@@ -103,6 +103,14 @@ def _replica_lines(results):
     elif results.get("replicas_skipped"):
         lines += ["", "Replicas: not measured in this run."]
     return lines
+
+
+def docs_markdown(results_dir=RESULTS_DIR):
+    """The docs page's tables and verdict: `results/tuning.json` through `to_markdown`
+    (the page shows the plot itself)."""
+    results = read_results("tuning", results_dir)
+    note = machine_note(results["machine"])
+    return for_docs(to_markdown(results)) + (f"\n{note}" if note else "")
 
 
 def plot(results, path):

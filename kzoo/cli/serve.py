@@ -29,7 +29,7 @@ from kzoo.serving import server
 @click.option("--tensorflow-intra-op-parallelism", "intra_op", default=0, show_default=True,
               type=int, help="Threads of one TensorFlow op (TF Serving's flag of that "
               "name; 0: TensorFlow chooses). On a few cores, 1 is often faster for small "
-              "models and batches (see the README's serving benchmark).")
+              "models and batches (see docs/benchmarks/serving.md).")
 @click.option("--tensorflow-inter-op-parallelism", "inter_op", default=0, show_default=True,
               type=int, help="TensorFlow ops run at once (TF Serving's flag of that name; "
               "0: TensorFlow chooses).")
