@@ -20,11 +20,10 @@ def kzoo_export(path):
     Args:
         path: public dotted path, e.g. `"kzoo.layers.Conv2D"`.
 
-    Example:
-
-    >>> @kzoo_export("kzoo.layers.MyLayer")
-    ... class MyLayer(keras.layers.Layer):
-    ...     pass
+    Examples:
+        >>> @kzoo_export("kzoo.layers.MyLayer")
+        ... class MyLayer(keras.layers.Layer):
+        ...     pass
     """
 
     def decorator(obj):

@@ -29,12 +29,14 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
     Args:
         label_smoothing: ε in [0, 1). Defaults to 0.1.
         from_logits: whether `y_pred` are logits. Defaults to `False`.
-        reduction, name: as for every Keras loss.
+        reduction: as for every Keras loss. Defaults to
+            `"sum_over_batch_size"`.
+        name: as for every Keras loss. Defaults to
+            `"sparse_categorical_crossentropy"`.
 
-    Example:
-
-    >>> model.compile(optimizer="adam", metrics=["accuracy"],
-    ...               loss=kzoo.losses.SparseCategoricalCrossentropy(label_smoothing=0.1))
+    Examples:
+        >>> model.compile(optimizer="adam", metrics=["accuracy"],
+        ...               loss=kzoo.losses.SparseCategoricalCrossentropy(label_smoothing=0.1))
     """
 
     def __init__(self, label_smoothing=0.1, from_logits=False,

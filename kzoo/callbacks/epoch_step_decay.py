@@ -23,10 +23,9 @@ class EpochStepDecay(keras.callbacks.Callback):
         initial_learning_rate: the learning rate of epoch 0. Defaults to the
             optimizer's learning rate when training first begins.
 
-    Example:
-
-    >>> decay = kzoo.callbacks.EpochStepDecay(factor=0.1, every=30)
-    >>> model.fit(x, y, epochs=90, callbacks=[decay])
+    Examples:
+        >>> decay = kzoo.callbacks.EpochStepDecay(factor=0.1, every=30)
+        >>> model.fit(x, y, epochs=90, callbacks=[decay])
     """
 
     def __init__(

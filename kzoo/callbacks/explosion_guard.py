@@ -44,15 +44,15 @@ class ExplosionGuard(keras.callbacks.Callback):
         reason: the message given when it stopped, else `None`.
         first_value: the first monitored value of the last `fit`.
         learning_rate: the learning rate when it stopped, else `None`.
-        stopped_epoch, stopped_batch: where it stopped (0-based), else `None`.
+        stopped_epoch: the epoch where it stopped (0-based), else `None`.
+        stopped_batch: the batch where it stopped (0-based), else `None`.
 
-    Example:
-
-    >>> guard = kzoo.callbacks.ExplosionGuard()
-    >>> model.compile(optimizer=kzoo.optimizers.get("sgd", learning_rate=10.0), loss="mse")
-    >>> model.fit(x, y, epochs=5, callbacks=[guard])
-    >>> guard.reason
-    'Training stopped at epoch 1, batch 3: loss=inf is not finite. The learning rate ...'
+    Examples:
+        >>> guard = kzoo.callbacks.ExplosionGuard()
+        >>> model.compile(optimizer=kzoo.optimizers.get("sgd", learning_rate=10.0), loss="mse")
+        >>> model.fit(x, y, epochs=5, callbacks=[guard])
+        >>> guard.reason
+        'Training stopped at epoch 1, batch 3: loss=inf is not finite. The learning rate ...'
     """
 
     def __init__(self, monitor: str = "loss", factor: float = 3.0):

@@ -34,10 +34,9 @@ def halve_lr_on_plateau(
     Returns:
         A `keras.callbacks.ReduceLROnPlateau`.
 
-    Example:
-
-    >>> callbacks = [kzoo.callbacks.halve_lr_on_plateau(patience=3)]
-    >>> model.fit(x, y, validation_split=0.1, epochs=30, callbacks=callbacks)
+    Examples:
+        >>> callbacks = [kzoo.callbacks.halve_lr_on_plateau(patience=3)]
+        >>> model.fit(x, y, validation_split=0.1, epochs=30, callbacks=callbacks)
     """
     if "factor" in kwargs:
         raise ValueError(
@@ -68,10 +67,9 @@ def early_stopping(
     Returns:
         A `keras.callbacks.EarlyStopping`.
 
-    Example:
-
-    >>> callbacks = [kzoo.callbacks.early_stopping(patience=5)]
-    >>> model.fit(x, y, validation_split=0.1, epochs=100, callbacks=callbacks)
+    Examples:
+        >>> callbacks = [kzoo.callbacks.early_stopping(patience=5)]
+        >>> model.fit(x, y, validation_split=0.1, epochs=100, callbacks=callbacks)
     """
     kwargs.setdefault("restore_best_weights", True)
     return keras.callbacks.EarlyStopping(

@@ -43,12 +43,11 @@ class CutMix(keras.layers.CutMix):
             `(α, α)` fixes it (the paper's α = 1: `factor=(1.0, 1.0)`).
         seed: seed of the random draws.
 
-    Example:
-
-    >>> cutmix = kzoo.data.CutMix(factor=(1.0, 1.0), seed=0)
-    >>> out = cutmix({"images": images, "labels": keras.ops.one_hot(labels, 10)})
-    >>> out["labels"].shape  # soft labels, rows summing to 1
-    (8, 10)
+    Examples:
+        >>> cutmix = kzoo.data.CutMix(factor=(1.0, 1.0), seed=0)
+        >>> out = cutmix({"images": images, "labels": keras.ops.one_hot(labels, 10)})
+        >>> out["labels"].shape  # soft labels, rows summing to 1
+        (8, 10)
     """
 
     def get_random_transformation(self, data, training=True, seed=None):
@@ -95,10 +94,9 @@ def batch_mixer(num_classes, *, mixup=0.0, cutmix=0.0,
         A function of a batch, for `tf.data.Dataset.map`; with both off it
         only one-hots the labels.
 
-    Example:
-
-    >>> mix = kzoo.data.mixing.batch_mixer(10, mixup=0.2, cutmix=1.0, seed=0)
-    >>> dataset = dataset.map(mix)  # batches of (images, labels (B,))
+    Examples:
+        >>> mix = kzoo.data.mixing.batch_mixer(10, mixup=0.2, cutmix=1.0, seed=0)
+        >>> dataset = dataset.map(mix)  # batches of (images, labels (B,))
     """
     check_mixing(mixup, cutmix, switch_probability)
     if not isinstance(num_classes, numbers.Integral) or isinstance(num_classes, bool) \

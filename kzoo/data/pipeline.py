@@ -164,14 +164,13 @@ def load(
         (B, H, W, C) and int64 labels (B,) (float32 (B, classes) with
         `one_hot` or on the train split with `mixup` or `cutmix`).
 
-    Example:
-
-    >>> ds = kzoo.data.load("fashion_mnist", "train", batch_size=128, augment="flip,crop")
-    >>> images, labels = next(iter(ds))
-    >>> few = kzoo.data.load("fashion_mnist", "train", 32, classes=[5, 6, 7, 8, 9],
-    ...                      labels_per_class=10, seed=1)  # 50 images, labels 0-4
-    >>> ds = kzoo.data.load("my_photos/", "validation", 32, image_size=(64, 64))
-    >>> mixed = kzoo.data.load("fashion_mnist", "train", 128, mixup=0.2, cutmix=1.0)
+    Examples:
+        >>> ds = kzoo.data.load("fashion_mnist", "train", batch_size=128, augment="flip,crop")
+        >>> images, labels = next(iter(ds))
+        >>> few = kzoo.data.load("fashion_mnist", "train", 32, classes=[5, 6, 7, 8, 9],
+        ...                      labels_per_class=10, seed=1)  # 50 images, labels 0-4
+        >>> ds = kzoo.data.load("my_photos/", "validation", 32, image_size=(64, 64))
+        >>> mixed = kzoo.data.load("fashion_mnist", "train", 128, mixup=0.2, cutmix=1.0)
     """
     folders.check_name(name, argument="name")  # an unknown name fails first, with the list
     mixing.check_mixing(mixup, cutmix)
@@ -279,12 +278,11 @@ def info(name, *, classes=None, channels=None, image_size=None, validation_split
     (label i is `class_names[i]`) and their split sizes; for a catalog dataset
     that reads the labels (`data_dir`, `download`).
 
-    Example:
-
-    >>> kzoo.data.info("fashion_mnist")["class_names"][:2]
-    ('T-shirt/top', 'Trouser')
-    >>> kzoo.data.info("fashion_mnist", classes=[9, 5])["class_names"]
-    ('Ankle boot', 'Sandal')
+    Examples:
+        >>> kzoo.data.info("fashion_mnist")["class_names"][:2]
+        ('T-shirt/top', 'Trouser')
+        >>> kzoo.data.info("fashion_mnist", classes=[9, 5])["class_names"]
+        ('Ankle boot', 'Sandal')
     """
     if folders.check_name(name, argument="name") == "folder":
         folders.check_channels_and_size(channels, image_size)

@@ -38,10 +38,9 @@ class EpochBackup(keras.callbacks.Callback):
         write: whether this process writes the backup. Defaults to
             `kzoo.distribute.is_chief()` (from `TF_CONFIG`).
 
-    Example:
-
-    >>> backup = kzoo.distribute.EpochBackup("runs/mlp/checkpoint")
-    >>> model.fit(dataset, epochs=10, callbacks=[backup])  # rerun to resume
+    Examples:
+        >>> backup = kzoo.distribute.EpochBackup("runs/mlp/checkpoint")
+        >>> model.fit(dataset, epochs=10, callbacks=[backup])  # rerun to resume
     """
 
     def __init__(self, backup_dir, *, write=None):

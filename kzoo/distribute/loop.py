@@ -214,15 +214,14 @@ def fit_distributed(model, train_data, *, epochs, validation_data=None, callback
     Returns:
         `{key: [value per epoch]}` of the epochs run in this call.
 
-    Example:
-
-    >>> strategy = kzoo.distribute.get_strategy("multi_worker")  # TF_CONFIG
-    >>> with strategy.scope():
-    ...     model = kzoo.create_model("mlp", input_shape=(8, 8, 1))
-    ...     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    >>> backup = kzoo.distribute.EpochBackup("run/backup")  # the chief writes
-    >>> history = kzoo.distribute.fit_distributed(model, dataset, epochs=5,
-    ...                                           callbacks=[backup])
+    Examples:
+        >>> strategy = kzoo.distribute.get_strategy("multi_worker")  # TF_CONFIG
+        >>> with strategy.scope():
+        ...     model = kzoo.create_model("mlp", input_shape=(8, 8, 1))
+        ...     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        >>> backup = kzoo.distribute.EpochBackup("run/backup")  # the chief writes
+        >>> history = kzoo.distribute.fit_distributed(model, dataset, epochs=5,
+        ...                                           callbacks=[backup])
     """
     strategy = model.distribute_strategy
     loop = _Loop(model, strategy)

@@ -12,6 +12,7 @@ import numbers
 import tensorflow as tf
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker")
+"""The strategy names `get_strategy` takes."""
 
 #: (name, devices) -> the strategy made for them in this process.
 _STRATEGIES = {}
@@ -34,10 +35,9 @@ def split_cpu(replicas):
         ValueError: `replicas` is not an int >= 1, or TensorFlow already
             initialized its devices with another number of CPUs.
 
-    Example:
-
-    >>> kzoo.distribute.split_cpu(2)  # first thing in the process
-    ['/device:CPU:0', '/device:CPU:1']
+    Examples:
+        >>> kzoo.distribute.split_cpu(2)  # first thing in the process
+        ['/device:CPU:0', '/device:CPU:1']
     """
     if not isinstance(replicas, numbers.Integral) or isinstance(replicas, bool) or replicas < 1:
         raise ValueError(f"Argument `cpu_replicas` must be an int >= 1. "
@@ -115,13 +115,12 @@ def get_strategy(name="auto", *, cpu_replicas=None) -> tf.distribute.Strategy:
             `cpu_replicas > 1` with `"default"`, `"one_device"` or
             `"multi_worker"`.
 
-    Example:
-
-    >>> strategy = kzoo.distribute.get_strategy("mirrored", cpu_replicas=2)
-    >>> strategy.num_replicas_in_sync
-    2
-    >>> with strategy.scope():
-    ...     model = kzoo.create_model("mlp", input_shape=(8, 8, 1))
+    Examples:
+        >>> strategy = kzoo.distribute.get_strategy("mirrored", cpu_replicas=2)
+        >>> strategy.num_replicas_in_sync
+        2
+        >>> with strategy.scope():
+        ...     model = kzoo.create_model("mlp", input_shape=(8, 8, 1))
     """
     if name not in STRATEGIES:
         raise ValueError(f"Argument `strategy` must be one of {list(STRATEGIES)}. "

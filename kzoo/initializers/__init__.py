@@ -21,13 +21,23 @@ from kzoo.initializers.variance_scaling import LecunNormal
 
 # Keras's own: U[-sqrt(6/(fan_in+fan_out)), +], U[-sqrt(6/fan_in), +], U[-sqrt(3/fan_in), +].
 GlorotUniform = keras.initializers.GlorotUniform
+"""Keras's Glorot uniform initializer, re-exported as is: `U[-a, a]` with
+`a = sqrt(6 / (fan_in + fan_out))` (Glorot & Bengio, 2010)."""
 HeUniform = keras.initializers.HeUniform
+"""Keras's He uniform initializer, re-exported as is: `U[-a, a]` with
+`a = sqrt(6 / fan_in)` (He et al., 2015)."""
 LecunUniform = keras.initializers.LecunUniform
+"""Keras's LeCun uniform initializer, re-exported as is: `U[-a, a]` with
+`a = sqrt(3 / fan_in)` (LeCun et al., 1998)."""
 
 XavierUniform = GlorotUniform
+"""Another name of `GlorotUniform`."""
 XavierNormal = GlorotNormal
+"""Another name of `GlorotNormal`."""
 KaimingUniform = HeUniform
+"""Another name of `HeUniform`."""
 KaimingNormal = HeNormal
+"""Another name of `HeNormal`."""
 
 __all__ = [
     "GlorotUniform",

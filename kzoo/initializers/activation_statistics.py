@@ -122,11 +122,10 @@ def activation_statistics(
     - [Glorot and Bengio, 2010](https://proceedings.mlr.press/v9/glorot10a.html)
     - [He et al., 2015](https://arxiv.org/abs/1502.01852)
 
-    Example:
-
-    >>> stats = kzoo.initializers.activation_statistics(seed=0)
-    >>> float(stats.stds["unit", "tanh"][-1])  # saturated tanh units
-    0.98...
+    Examples:
+        >>> stats = kzoo.initializers.activation_statistics(seed=0)
+        >>> float(stats.stds["unit", "tanh"][-1])  # saturated tanh units
+        0.98...
     """
     for name, value in (("num_layers", num_layers), ("units", units), ("num_samples", num_samples)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
@@ -194,11 +193,10 @@ def plot_activation_statistics(
     Returns:
         `path`.
 
-    Example:
-
-    >>> stats = kzoo.initializers.activation_statistics()
-    >>> kzoo.initializers.plot_activation_statistics(stats, "activations.png")
-    'activations.png'
+    Examples:
+        >>> stats = kzoo.initializers.activation_statistics()
+        >>> kzoo.initializers.plot_activation_statistics(stats, "activations.png")
+        'activations.png'
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

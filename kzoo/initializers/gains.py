@@ -18,8 +18,8 @@ _UNIT_GAIN = (
     "sigmoid",
 )
 
-#: Every name `calculate_gain` accepts.
 NONLINEARITIES = _UNIT_GAIN + ("tanh", "relu", "leaky_relu", "selu")
+"""Every name `calculate_gain` accepts."""
 
 
 def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
@@ -54,10 +54,9 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     - [He et al., 2015](https://arxiv.org/abs/1502.01852) (relu, leaky_relu)
     - The table of `torch.nn.init.calculate_gain`, which this function follows.
 
-    Example:
-
-    >>> kzoo.initializers.calculate_gain("leaky_relu", 0.2)
-    1.3867504905630728
+    Examples:
+        >>> kzoo.initializers.calculate_gain("leaky_relu", 0.2)
+        1.3867504905630728
     """
     if param is not None and (
         not isinstance(param, numbers.Real) or isinstance(param, bool) or not math.isfinite(param)

@@ -59,10 +59,9 @@ class GlorotNormal(_FixedVarianceScaling):
 
     - [Glorot and Bengio, 2010](https://proceedings.mlr.press/v9/glorot10a.html)
 
-    Example:
-
-    >>> init = kzoo.initializers.GlorotNormal(seed=0)
-    >>> layer = keras.layers.Dense(3, kernel_initializer=init)
+    Examples:
+        >>> init = kzoo.initializers.GlorotNormal(seed=0)
+        >>> layer = keras.layers.Dense(3, kernel_initializer=init)
     """
 
     _scale = 1.0
@@ -86,10 +85,9 @@ class HeNormal(_FixedVarianceScaling):
 
     - [He et al., 2015](https://arxiv.org/abs/1502.01852)
 
-    Example:
-
-    >>> init = kzoo.initializers.HeNormal(seed=0)
-    >>> layer = keras.layers.Conv2D(16, 3, kernel_initializer=init)
+    Examples:
+        >>> init = kzoo.initializers.HeNormal(seed=0)
+        >>> layer = keras.layers.Conv2D(16, 3, kernel_initializer=init)
     """
 
     _scale = 2.0
@@ -114,10 +112,9 @@ class LecunNormal(_FixedVarianceScaling):
     - [LeCun et al., 1998, "Efficient BackProp"](
         http://yann.lecun.com/exdb/publis/pdf/lecun-98b.pdf)
 
-    Example:
-
-    >>> init = kzoo.initializers.LecunNormal(seed=0)
-    >>> layer = keras.layers.Dense(3, kernel_initializer=init)
+    Examples:
+        >>> init = kzoo.initializers.LecunNormal(seed=0)
+        >>> layer = keras.layers.Dense(3, kernel_initializer=init)
     """
 
     _scale = 1.0
@@ -145,10 +142,9 @@ class FanInUniform(_FixedVarianceScaling):
     - [LeCun et al., 1998, "Efficient BackProp"](
         http://yann.lecun.com/exdb/publis/pdf/lecun-98b.pdf)
 
-    Example:
-
-    >>> init = kzoo.initializers.FanInUniform(seed=0)
-    >>> layer = keras.layers.Dense(3, kernel_initializer=init, bias_initializer="zeros")
+    Examples:
+        >>> init = kzoo.initializers.FanInUniform(seed=0)
+        >>> layer = keras.layers.Dense(3, kernel_initializer=init, bias_initializer="zeros")
     """
 
     _scale = 1.0 / 3.0
@@ -182,10 +178,9 @@ class GainScaling(keras.initializers.VarianceScaling):
 
     - [He et al., 2015](https://arxiv.org/abs/1502.01852)
 
-    Example:
-
-    >>> init = kzoo.initializers.GainScaling("tanh", seed=0)
-    >>> layer = keras.layers.Dense(64, activation="tanh", kernel_initializer=init)
+    Examples:
+        >>> init = kzoo.initializers.GainScaling("tanh", seed=0)
+        >>> layer = keras.layers.Dense(64, activation="tanh", kernel_initializer=init)
     """
 
     def __init__(

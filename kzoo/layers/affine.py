@@ -20,11 +20,14 @@ class Affine(KernelBiasLayer):
         units: positive int, the output dimension.
         activation: activation name or callable. Defaults to `None` (linear).
         use_bias: whether to add the bias `b`. Defaults to `True`.
-        kernel_initializer, bias_initializer: initializers. Default to
-            `"glorot_uniform"` and `"zeros"`.
-        kernel_regularizer, bias_regularizer, activity_regularizer:
-            optional regularizers.
-        kernel_constraint, bias_constraint: optional constraints.
+        kernel_initializer: initializer of the kernel. Defaults to
+            `"glorot_uniform"`.
+        bias_initializer: initializer of the bias. Defaults to `"zeros"`.
+        kernel_regularizer: optional regularizer of the kernel.
+        bias_regularizer: optional regularizer of the bias.
+        activity_regularizer: optional regularizer of the output.
+        kernel_constraint: optional constraint on the kernel.
+        bias_constraint: optional constraint on the bias.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`, ...).
 
     Input shape:
@@ -33,11 +36,10 @@ class Affine(KernelBiasLayer):
     Output shape:
         N-D tensor `(batch, ..., units)`.
 
-    Example:
-
-    >>> x = np.random.rand(4, 800).astype("float32")
-    >>> kzoo.layers.Affine(500, activation="relu")(x).shape
-    TensorShape([4, 500])
+    Examples:
+        >>> x = np.random.rand(4, 800).astype("float32")
+        >>> kzoo.layers.Affine(500, activation="relu")(x).shape
+        TensorShape([4, 500])
     """
 
     def __init__(

@@ -37,10 +37,16 @@ class BatchNorm(keras.layers.Layer):
             replica in sync; `False` lets each replica normalize its own
             slice of the batch (cheaper, but training then differs from one
             replica's at the same global batch).
-        beta_initializer, gamma_initializer, moving_mean_initializer,
-        moving_variance_initializer: initializers.
-        beta_regularizer, gamma_regularizer, beta_constraint,
-        gamma_constraint: optional regularizers and constraints.
+        beta_initializer: initializer of `beta`. Defaults to `"zeros"`.
+        gamma_initializer: initializer of `gamma`. Defaults to `"ones"`.
+        moving_mean_initializer: initializer of `moving_mean`. Defaults to
+            `"zeros"`.
+        moving_variance_initializer: initializer of `moving_variance`.
+            Defaults to `"ones"`.
+        beta_regularizer: optional regularizer of `beta`.
+        gamma_regularizer: optional regularizer of `gamma`.
+        beta_constraint: optional constraint on `beta`.
+        gamma_constraint: optional constraint on `gamma`.
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -51,11 +57,10 @@ class BatchNorm(keras.layers.Layer):
         Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network
         Training by Reducing Internal Covariate Shift", ICML 2015.
 
-    Example:
-
-    >>> bn = kzoo.layers.BatchNorm(momentum=0.9)
-    >>> x = np.random.normal(3.0, 2.0, size=(64, 8)).astype("float32")
-    >>> y = bn(x, training=True)  # zero mean, unit variance per channel
+    Examples:
+        >>> bn = kzoo.layers.BatchNorm(momentum=0.9)
+        >>> x = np.random.normal(3.0, 2.0, size=(64, 8)).astype("float32")
+        >>> y = bn(x, training=True)  # zero mean, unit variance per channel
     """
 
     def __init__(

@@ -127,11 +127,14 @@ class Conv2D(KernelBiasLayer):
             the combination).
         activation: activation name or callable applied to the output.
         use_bias: whether to add a bias. Defaults to `True`.
-        kernel_initializer, bias_initializer: initializers. Default to
-            `"glorot_uniform"` and `"zeros"`.
-        kernel_regularizer, bias_regularizer, activity_regularizer:
-            optional regularizers.
-        kernel_constraint, bias_constraint: optional constraints.
+        kernel_initializer: initializer of the kernel. Defaults to
+            `"glorot_uniform"`.
+        bias_initializer: initializer of the bias. Defaults to `"zeros"`.
+        kernel_regularizer: optional regularizer of the kernel.
+        bias_regularizer: optional regularizer of the bias.
+        activity_regularizer: optional regularizer of the output.
+        kernel_constraint: optional constraint on the kernel.
+        bias_constraint: optional constraint on the bias.
         implementation: `"native"` or `"im2col"`. Defaults to `"native"`.
         **kwargs: base layer arguments (`name`, `dtype`, `trainable`, ...).
 
@@ -141,12 +144,11 @@ class Conv2D(KernelBiasLayer):
     Output shape:
         4D tensor `(batch, new_height, new_width, filters)`.
 
-    Example:
-
-    >>> x = np.random.rand(2, 28, 28, 1).astype("float32")
-    >>> conv = kzoo.layers.Conv2D(20, 5, implementation="im2col")
-    >>> conv(x).shape
-    TensorShape([2, 24, 24, 20])
+    Examples:
+        >>> x = np.random.rand(2, 28, 28, 1).astype("float32")
+        >>> conv = kzoo.layers.Conv2D(20, 5, implementation="im2col")
+        >>> conv(x).shape
+        TensorShape([2, 24, 24, 20])
     """
 
     def __init__(

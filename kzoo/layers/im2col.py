@@ -306,7 +306,9 @@ def im2col(x, kernel_size, strides=(1, 1), dilation_rate=(1, 1), padding="valid"
 
     Args:
         x: a 4D tensor, channels last.
-        kernel_size, strides, dilation_rate: pairs of positive ints.
+        kernel_size: pair of positive ints, the window height and width.
+        strides: pair of positive ints. Defaults to `(1, 1)`.
+        dilation_rate: pair of positive ints. Defaults to `(1, 1)`.
         padding: `"valid"` or `"same"` (TensorFlow's rule).
         pad_value: the value of padded cells (`-inf` for max pooling).
 
@@ -353,11 +355,10 @@ class Im2Col(keras.layers.Layer):
         Chellapilla et al., "High Performance Convolutional Neural Networks
         for Document Processing", 2006.
 
-    Example:
-
-    >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
-    >>> kzoo.layers.Im2Col(2, strides=2)(x).shape
-    TensorShape([1, 2, 2, 4])
+    Examples:
+        >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+        >>> kzoo.layers.Im2Col(2, strides=2)(x).shape
+        TensorShape([1, 2, 2, 4])
     """
 
     def __init__(self, kernel_size, strides=1, padding="valid", dilation_rate=1, **kwargs):

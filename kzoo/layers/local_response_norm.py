@@ -27,11 +27,10 @@ class LocalResponseNorm(keras.layers.Layer):
     Output shape:
         Same as the input.
 
-    Example:
-
-    >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
-    >>> kzoo.layers.LocalResponseNorm(size=5)(x).shape
-    TensorShape([2, 8, 8, 16])
+    Examples:
+        >>> x = np.random.rand(2, 8, 8, 16).astype("float32")
+        >>> kzoo.layers.LocalResponseNorm(size=5)(x).shape
+        TensorShape([2, 8, 8, 16])
     """
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, **kwargs):

@@ -30,11 +30,10 @@ class Maxout(keras.layers.Layer):
     Reference:
         Goodfellow et al., "Maxout Networks", ICML 2013.
 
-    Example:
-
-    >>> x = np.array([[1., 5., 3., 2.]], dtype="float32")
-    >>> kzoo.layers.Maxout(2)(x)  # max(1, 3), max(5, 2)
-    array([[3., 5.]], dtype=float32)
+    Examples:
+        >>> x = np.array([[1., 5., 3., 2.]], dtype="float32")
+        >>> kzoo.layers.Maxout(2)(x)  # max(1, 3), max(5, 2)
+        array([[3., 5.]], dtype=float32)
     """
 
     def __init__(self, num_units, axis=-1, **kwargs):

@@ -109,12 +109,15 @@ class _Pool2D(keras.layers.Layer):
         }
 
 
-_POOL_DOC = """{summary}
+@kzoo_export("kzoo.layers.MaxPool2D")
+class MaxPool2D(_Pool2D):
+    """Max pooling over 2D windows, natively or as Im2Col + max.
 
     With `implementation="im2col"` the windows are gathered by
-    `kzoo.layers.Im2Col`'s op and reduced with a {reduction}; with `"native"` the
-    framework's pooling kernel runs. Both equal `keras.layers.{keras_name}`,
-    "same" padding included{padding_note}, and gradients flow through both.
+    `kzoo.layers.Im2Col`'s op and reduced with a max (padded cells are -inf);
+    with `"native"` the framework's pooling kernel runs. Both equal
+    `keras.layers.MaxPooling2D`, "same" padding included, and gradients flow
+    through both.
 
     Args:
         pool_size: int or pair, the window size. Defaults to 2.
@@ -129,33 +132,42 @@ _POOL_DOC = """{summary}
     Output shape:
         4D tensor `(batch, new_height, new_width, channels)`.
 
-    Example:
-
-    >>> x = np.random.rand(2, 24, 24, 20).astype("float32")
-    >>> kzoo.layers.{name}(2, implementation="im2col")(x).shape
-    TensorShape([2, 12, 12, 20])
+    Examples:
+        >>> x = np.random.rand(2, 24, 24, 20).astype("float32")
+        >>> kzoo.layers.MaxPool2D(2, implementation="im2col")(x).shape
+        TensorShape([2, 12, 12, 20])
     """
 
-
-@kzoo_export("kzoo.layers.MaxPool2D")
-class MaxPool2D(_Pool2D):
     _mode = "max"
-    __doc__ = _POOL_DOC.format(
-        summary="Max pooling over 2D windows, natively or as Im2Col + max.",
-        reduction="max (padded cells are -inf)",
-        keras_name="MaxPooling2D",
-        padding_note="",
-        name="MaxPool2D",
-    )
 
 
 @kzoo_export("kzoo.layers.AvgPool2D")
 class AvgPool2D(_Pool2D):
+    """Average pooling over 2D windows, natively or as Im2Col + mean.
+
+    With `implementation="im2col"` the windows are gathered by
+    `kzoo.layers.Im2Col`'s op and reduced with a mean; with `"native"` the
+    framework's pooling kernel runs. Both equal `keras.layers.AveragePooling2D`,
+    "same" padding included (the average ignores padded cells, as Keras does),
+    and gradients flow through both.
+
+    Args:
+        pool_size: int or pair, the window size. Defaults to 2.
+        strides: int, pair or `None` (= `pool_size`).
+        padding: `"valid"` or `"same"`. Defaults to `"valid"`.
+        implementation: `"native"` or `"im2col"`. Defaults to `"native"`.
+        **kwargs: base layer arguments.
+
+    Input shape:
+        4D tensor `(batch, height, width, channels)`.
+
+    Output shape:
+        4D tensor `(batch, new_height, new_width, channels)`.
+
+    Examples:
+        >>> x = np.random.rand(2, 24, 24, 20).astype("float32")
+        >>> kzoo.layers.AvgPool2D(2, implementation="im2col")(x).shape
+        TensorShape([2, 12, 12, 20])
+    """
+
     _mode = "avg"
-    __doc__ = _POOL_DOC.format(
-        summary="Average pooling over 2D windows, natively or as Im2Col + mean.",
-        reduction="mean",
-        keras_name="AveragePooling2D",
-        padding_note=" (the average ignores padded cells, as Keras does)",
-        name="AvgPool2D",
-    )

@@ -147,14 +147,13 @@ def builder_inputs(model_name, *, conv_impl, pooling, include_top, classes, weig
         resolved shape, the tensor the network starts from and the model's
         inputs.
 
-    Example:
-
-    >>> weights, shape, image, inputs = builder_inputs(
-    ...     "demo", conv_impl="native", pooling=None, include_top=True, classes=10,
-    ...     weights=None, presets={}, input_shape=None, input_tensor=None,
-    ...     default_shape=(32, 32, 3), min_size=8, require_flatten=False)
-    >>> shape, tuple(image.shape)
-    ((32, 32, 3), (None, 32, 32, 3))
+    Examples:
+        >>> weights, shape, image, inputs = builder_inputs(
+        ...     "demo", conv_impl="native", pooling=None, include_top=True, classes=10,
+        ...     weights=None, presets={}, input_shape=None, input_tensor=None,
+        ...     default_shape=(32, 32, 3), min_size=8, require_flatten=False)
+        >>> shape, tuple(image.shape)
+        ((32, 32, 3), (None, 32, 32, 3))
     """
     check_conv_impl(conv_impl)
     check_pooling(pooling)

@@ -113,12 +113,11 @@ def feature_extractor(model, stages=None, *, name=None):
     Raises:
         ValueError: for a stage index out of range or an unknown layer name.
 
-    Example:
-
-    >>> backbone = kzoo.create_model("resnet50", include_top=False)
-    >>> features = kzoo.models.feature_extractor(backbone, stages=[1, 2, 3, 4])
-    >>> [(f["reduction"], f["channels"]) for f in features.feature_info]
-    [(4, 256), (8, 512), (16, 1024), (32, 2048)]
+    Examples:
+        >>> backbone = kzoo.create_model("resnet50", include_top=False)
+        >>> features = kzoo.models.feature_extractor(backbone, stages=[1, 2, 3, 4])
+        >>> [(f["reduction"], f["channels"]) for f in features.feature_info]
+        [(4, 256), (8, 512), (16, 1024), (32, 2048)]
     """
     info = find_stages(model)
     if stages is None:

@@ -43,11 +43,10 @@ def count_flops(model) -> int:
     Returns:
         int, the FLOP count.
 
-    Example:
-
-    >>> model = kzoo.create_model("lenet")
-    >>> kzoo.models.count_flops(model)
-    4586000
+    Examples:
+        >>> model = kzoo.create_model("lenet")
+        >>> kzoo.models.count_flops(model)
+        4586000
     """
     from kzoo import layers as kl
 

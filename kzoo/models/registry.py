@@ -53,12 +53,11 @@ def register_model(
     (`@register_model(family="resnet", min_input_size=32)`). Registering a name
     twice warns and the newer builder wins.
 
-    Example:
-
-    >>> @kzoo.models.register_model(family="custom", default_input_shape=(28, 28, 1))
-    ... def tiny_cnn(*, input_shape=None, classes=10, **kwargs):
-    ...     ...
-    >>> kzoo.create_model("tiny_cnn", classes=3)
+    Examples:
+        >>> @kzoo.models.register_model(family="custom", default_input_shape=(28, 28, 1))
+        ... def tiny_cnn(*, input_shape=None, classes=10, **kwargs):
+        ...     ...
+        >>> kzoo.create_model("tiny_cnn", classes=3)
     """
 
     def decorator(builder):
@@ -90,9 +89,8 @@ def register_model(
 def unregister_model(name: str) -> None:
     """Removes a registered model name (e.g. a builder registered in a notebook or a test).
 
-    Example:
-
-    >>> kzoo.models.unregister_model("tiny_cnn")
+    Examples:
+        >>> kzoo.models.unregister_model("tiny_cnn")
     """
     get_entry(name)  # an unknown name raises, listing the closest names
     _REGISTRY.pop(name)
@@ -153,10 +151,9 @@ def create_model(model_name: str, /, **kwargs):
     `.keras` file. The first parameter is positional-only, so `name=` is the
     keras.applications model name.
 
-    Example:
-
-    >>> model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=10)
-    >>> lenet = kzoo.create_model("lenet", weights="fashion_mnist", name="my_lenet")
+    Examples:
+        >>> model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=10)
+        >>> lenet = kzoo.create_model("lenet", weights="fashion_mnist", name="my_lenet")
     """
     entry = get_entry(model_name)
     check_builder_kwargs(entry, kwargs)

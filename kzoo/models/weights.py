@@ -245,11 +245,10 @@ def adapt_input_conv(kernel, in_channels):
     channels repeat the RGB kernel cyclically and scale it by 3 / in_channels,
     which keeps the activation scale.
 
-    Example:
-
-    >>> k = np.ones((7, 7, 3, 64), "float32")
-    >>> kzoo.models.adapt_input_conv(k, 1).shape
-    (7, 7, 1, 64)
+    Examples:
+        >>> k = np.ones((7, 7, 3, 64), "float32")
+        >>> kzoo.models.adapt_input_conv(k, 1).shape
+        (7, 7, 1, 64)
     """
     kernel = np.asarray(kernel)
     saved = kernel.shape[2]

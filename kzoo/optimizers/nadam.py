@@ -53,22 +53,30 @@ class NAdam(keras.optimizers.Optimizer):
             (Keras's Adam and Nadam default; PyTorch uses `1e-8`).
         momentum_decay: `psi` of the momentum schedule, >= 0. Defaults to
             `0.004`, the published value.
-        weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
-            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
-            gradient_accumulation_steps, name: as in every Keras optimizer
-            (`keras.optimizers.Optimizer`); `weight_decay` is decoupled.
+        weight_decay: decoupled weight decay, as in every Keras optimizer
+            (`keras.optimizers.Optimizer`, like the arguments below).
+        clipnorm: clips each gradient to this norm.
+        clipvalue: clips each gradient's values to this magnitude.
+        global_clipnorm: clips the gradients to this global norm.
+        use_ema: whether to keep an exponential moving average of the weights.
+        ema_momentum: the moving average's momentum.
+        ema_overwrite_frequency: every how many steps the weights are
+            overwritten by their moving average.
+        loss_scale_factor: the loss scaling factor (mixed precision).
+        gradient_accumulation_steps: over how many steps gradients are
+            accumulated before each update.
+        name: the optimizer's name.
 
     Reference:
 
     - [Dozat, 2016, "Incorporating Nesterov Momentum into Adam"](
         https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ)
 
-    Example:
-
-    >>> optimizer = kzoo.optimizers.get("nadam", learning_rate=2e-3)
-    >>> model.compile(optimizer=optimizer, loss="mse")
-    >>> kzoo.optimizers.NAdam(momentum_decay=0.004).momentum_decay
-    0.004
+    Examples:
+        >>> optimizer = kzoo.optimizers.get("nadam", learning_rate=2e-3)
+        >>> model.compile(optimizer=optimizer, loss="mse")
+        >>> kzoo.optimizers.NAdam(momentum_decay=0.004).momentum_decay
+        0.004
     """
 
     def __init__(

@@ -17,7 +17,6 @@ from kzoo.optimizers.nadam import NAdam
 
 __all__ = ["get", "OPTIMIZERS"]
 
-#: name -> (class, defaults that differ from the class's own).
 OPTIMIZERS = {
     "sgd": (keras.optimizers.SGD, {}),
     "momentum": (keras.optimizers.SGD, {"momentum": 0.9}),
@@ -30,6 +29,7 @@ OPTIMIZERS = {
     "nadam": (NAdam, {}),
     "adamw": (keras.optimizers.AdamW, {}),
 }
+"""The optimizers `get` knows: name -> (class, defaults that differ from the class's own)."""
 
 _UNIT_INTERVAL = ("momentum", "beta_1", "beta_2", "rho", "ema_momentum")
 _NON_NEGATIVE = ("epsilon", "weight_decay", "initial_accumulator_value", "momentum_decay")
@@ -80,10 +80,9 @@ def get(name: str, **kwargs: Any) -> keras.optimizers.Optimizer:
     Raises:
         ValueError: for an unknown name or an invalid hyperparameter.
 
-    Example:
-
-    >>> optimizer = kzoo.optimizers.get("nesterov", learning_rate=0.1)
-    >>> model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    Examples:
+        >>> optimizer = kzoo.optimizers.get("nesterov", learning_rate=0.1)
+        >>> model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
     """
     key = name.lower() if isinstance(name, str) else name
     if key not in OPTIMIZERS:

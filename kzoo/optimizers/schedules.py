@@ -53,10 +53,9 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
             decay every `k` epochs, pass `k * steps_per_epoch`.
         name: optional name of the schedule.
 
-    Example:
-
-    >>> schedule = kzoo.optimizers.schedules.StepDecay(0.1, factor=0.5, step_size=1000)
-    >>> optimizer = kzoo.optimizers.get("momentum", learning_rate=schedule)
+    Examples:
+        >>> schedule = kzoo.optimizers.schedules.StepDecay(0.1, factor=0.5, step_size=1000)
+        >>> optimizer = kzoo.optimizers.get("momentum", learning_rate=schedule)
     """
 
     def __init__(self, initial_learning_rate, factor=0.1, step_size=1000, name="StepDecay"):
@@ -100,10 +99,9 @@ class ExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
         k: decay rate per step, >= 0.
         name: optional name of the schedule.
 
-    Example:
-
-    >>> schedule = kzoo.optimizers.schedules.ExponentialDecay(0.1, k=1e-4)
-    >>> optimizer = kzoo.optimizers.get("sgd", learning_rate=schedule)
+    Examples:
+        >>> schedule = kzoo.optimizers.schedules.ExponentialDecay(0.1, k=1e-4)
+        >>> optimizer = kzoo.optimizers.get("sgd", learning_rate=schedule)
     """
 
     def __init__(self, initial_learning_rate, k, name="ExponentialDecay"):
@@ -138,10 +136,9 @@ class InverseTimeDecay(keras.optimizers.schedules.InverseTimeDecay):
         k: decay rate per step, >= 0.
         name: optional name of the schedule.
 
-    Example:
-
-    >>> schedule = kzoo.optimizers.schedules.InverseTimeDecay(0.1, k=1e-3)
-    >>> optimizer = kzoo.optimizers.get("adagrad", learning_rate=schedule)
+    Examples:
+        >>> schedule = kzoo.optimizers.schedules.InverseTimeDecay(0.1, k=1e-3)
+        >>> optimizer = kzoo.optimizers.get("adagrad", learning_rate=schedule)
     """
 
     def __init__(self, initial_learning_rate, k, name="InverseTimeDecay"):
@@ -170,11 +167,10 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         warmup_steps: optimizer steps of the warmup, >= 1.
         name: optional name of the schedule.
 
-    Example:
-
-    >>> lr = kzoo.optimizers.schedules.LinearWarmup(0.1, warmup_steps=100)
-    >>> float(lr(0)), float(lr(99)), float(lr(5000))
-    (0.001, 0.1, 0.1)
+    Examples:
+        >>> lr = kzoo.optimizers.schedules.LinearWarmup(0.1, warmup_steps=100)
+        >>> float(lr(0)), float(lr(99)), float(lr(5000))
+        (0.001, 0.1, 0.1)
     """
 
     def __init__(self, after, warmup_steps, name="LinearWarmup"):
@@ -206,8 +202,8 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return {"after": after, "warmup_steps": self.warmup_steps, "name": self.name}
 
 
-#: Names `make_schedule` (and `kzoo train --schedule`) accepts.
 SCHEDULES = ("constant", "cosine", "step", "exponential", "inverse_time", "onecycle")
+"""Names `make_schedule` (and `kzoo train --schedule`) accepts."""
 #: One-cycle (Smith 2018, fastai's defaults): a linear climb from lr/25 over the
 #: first 30% of the steps, then a cosine down to lr/10⁴.
 ONECYCLE_START, ONECYCLE_DIV, ONECYCLE_FINAL_DIV = 0.3, 25.0, 1e4
@@ -235,12 +231,11 @@ def make_schedule(name, learning_rate, *, epochs, steps_per_epoch, warmup_epochs
     Returns:
         `learning_rate` itself for `"constant"`, else a `LearningRateSchedule`.
 
-    Example:
-
-    >>> lr = kzoo.optimizers.schedules.make_schedule("cosine", 0.1, epochs=10,
-    ...                                               steps_per_epoch=100)
-    >>> float(lr(1000))
-    0.0
+    Examples:
+        >>> lr = kzoo.optimizers.schedules.make_schedule("cosine", 0.1, epochs=10,
+        ...                                               steps_per_epoch=100)
+        >>> float(lr(1000))
+        0.0
     """
     if name not in SCHEDULES:
         raise ValueError(f"Argument `schedule` must be one of {list(SCHEDULES)}. "

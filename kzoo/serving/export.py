@@ -36,7 +36,9 @@ from kzoo.training import run_dir
 from kzoo.utils import io
 
 FORMATS = ("saved_model", "tflite")
+"""The export formats: a TF SavedModel (`"saved_model"`) or a LiteRT flatbuffer (`"tflite"`)."""
 DEFAULT_BASE = os.path.join("saved_models", "serving")
+"""TF Serving's model base folder that `export_version` writes into by default."""
 LABELS_FILE = "labels.txt"
 INFO_FILE = "kzoo.json"
 TFLITE_FILE = "model.tflite"
@@ -298,9 +300,8 @@ def export(model, path, *, class_names=None, format="saved_model", overwrite=Fal
             `overwrite`, a folder that is not an export), `class_names` or
             `model`; `format="tflite"` when builtin ops do not suffice.
 
-    Example:
-
-    >>> kzoo.serving.export(model, "exports/lenet/1", class_names=names)
+    Examples:
+        >>> kzoo.serving.export(model, "exports/lenet/1", class_names=names)
     """
     _check_format(format)
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
@@ -370,9 +371,8 @@ def export_saved_model(model, path, *, class_names=None):
     The trainer's `--export` (`RUN/saved_model`): `export(model, path,
     class_names=class_names, overwrite=True)`.
 
-    Example:
-
-    >>> kzoo.serving.export_saved_model(model, "exports/lenet/1")
+    Examples:
+        >>> kzoo.serving.export_saved_model(model, "exports/lenet/1")
     """
     return export(model, path, class_names=class_names, overwrite=True)
 

@@ -106,11 +106,10 @@ def run_layer_test(
     Raises:
         AssertionError: naming the check that failed.
 
-    Example:
-
-    >>> from kzoo.testing import run_layer_test
-    >>> run_layer_test(kzoo.layers.Conv2D, {"filters": 3, "kernel_size": 3},
-    ...                (2, 5, 5, 2), expected_output_shape=(2, 3, 3, 3))
+    Examples:
+        >>> from kzoo.testing import run_layer_test
+        >>> run_layer_test(kzoo.layers.Conv2D, {"filters": 3, "kernel_size": 3},
+        ...                (2, 5, 5, 2), expected_output_shape=(2, 3, 3, 3))
     """
     rng = np.random.default_rng(seed)
     if input_data is None:

@@ -141,11 +141,10 @@ class TrainConfig(RunOptions):
             of the probabilities of each image and of its horizontal flip.
         model_kwargs: further keyword arguments of the builder.
 
-    Example:
-
-    >>> config = kzoo.training.TrainConfig("lenet", "fashion_mnist", epochs=8)
-    >>> config.command("runs/lenet")
-    'kzoo train lenet --dataset fashion_mnist --epochs 8 ...'
+    Examples:
+        >>> config = kzoo.training.TrainConfig("lenet", "fashion_mnist", epochs=8)
+        >>> config.command("runs/lenet")
+        'kzoo train lenet --dataset fashion_mnist --epochs 8 ...'
     """
 
     model: str = dataclasses.field(metadata=option(

@@ -43,9 +43,8 @@ def predict_probabilities(model, images, batch_size=512, *, tta=False):
     Returns:
         A float array (N, classes).
 
-    Example:
-
-    >>> probabilities = kzoo.training.evaluate.predict_probabilities(model, images, tta=True)
+    Examples:
+        >>> probabilities = kzoo.training.evaluate.predict_probabilities(model, images, tta=True)
     """
     if not isinstance(tta, bool):
         raise ValueError(f"Argument `tta` must be True or False. Received: tta={tta!r}")

@@ -96,9 +96,8 @@ def without_regularization(model: keras.Model) -> keras.Model:
     Raises:
         ValueError: when the model cannot be cloned.
 
-    Example:
-
-    >>> plain = kzoo.training.without_regularization(model)
+    Examples:
+        >>> plain = kzoo.training.without_regularization(model)
     """
     try:
         clone = keras.models.clone_model(model)
@@ -241,12 +240,11 @@ def overfit_check(
     - [CS231n, "Neural Networks Part 3: Learning and Evaluation"](
         https://cs231n.github.io/neural-networks-3/#sanitycheck)
 
-    Example:
-
-    >>> model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=10)
-    >>> result = kzoo.training.overfit_check(model, x_train, y_train, n=20)
-    >>> result.reached_100, result.epochs_to_100, result.loss_ratio
-    (True, 37, 0.004)
+    Examples:
+        >>> model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=10)
+        >>> result = kzoo.training.overfit_check(model, x_train, y_train, n=20)
+        >>> result.reached_100, result.epochs_to_100, result.loss_ratio
+        (True, 37, 0.004)
     """
     if len(x) != len(y):
         raise ValueError(

@@ -89,10 +89,9 @@ def plot_heatmap_overlay(pixels, heatmap, title, path):
         title: the figure's title.
         path: the PNG to write (atomically).
 
-    Example:
-
-    >>> heat = kzoo.transfer.class_activation_map(model, x, normalize=True, upsample=True)
-    >>> kzoo.training.reports.plot_heatmap_overlay(x[0], heat[0], "boot 0.98", "boot.png")
+    Examples:
+        >>> heat = kzoo.transfer.class_activation_map(model, x, normalize=True, upsample=True)
+        >>> kzoo.training.reports.plot_heatmap_overlay(x[0], heat[0], "boot 0.98", "boot.png")
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(4, 4.4))

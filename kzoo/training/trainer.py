@@ -42,7 +42,8 @@ def build_zoo_model(config, mean=None, std=None):
 
     Args:
         config: a `TrainConfig`.
-        mean, std: per-channel statistics for `normalize="standardize"`.
+        mean: per-channel means for `normalize="standardize"`.
+        std: per-channel standard deviations for `normalize="standardize"`.
     """
     spec = catalog.get_spec(config.dataset)
     pixels = keras.Input(spec.shape, name="pixels")
@@ -200,11 +201,10 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
     Returns:
         The metrics dict also written to `metrics.json`.
 
-    Example:
-
-    >>> from kzoo.training import TrainConfig, train
-    >>> metrics = train(TrainConfig("lenet", "fashion_mnist", epochs=10), "runs/lenet")
-    >>> metrics["test_accuracy"]
+    Examples:
+        >>> from kzoo.training import TrainConfig, train
+        >>> metrics = train(TrainConfig("lenet", "fashion_mnist", epochs=10), "runs/lenet")
+        >>> metrics["test_accuracy"]
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"Argument `config` must be a kzoo.training.TrainConfig. "

@@ -35,10 +35,9 @@ def fit_images_to_input(
     Raises:
         ValueError: when the images cannot be adapted.
 
-    Example:
-
-    >>> kzoo.training.fit_images_to_input(np.zeros((5, 8, 8, 1)), (784,)).shape
-    (5, 784)
+    Examples:
+        >>> kzoo.training.fit_images_to_input(np.zeros((5, 8, 8, 1)), (784,)).shape
+        (5, 784)
     """
     import keras
 
@@ -116,10 +115,9 @@ def overfit_check_model(
     Returns:
         An `OverfitResult`.
 
-    Example:
-
-    >>> result = kzoo.training.overfit_check_model("lenet", dataset="digits", n=20)
-    >>> print(result.summary())
+    Examples:
+        >>> result = kzoo.training.overfit_check_model("lenet", dataset="digits", n=20)
+        >>> print(result.summary())
     """
     import keras
 

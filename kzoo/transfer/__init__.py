@@ -15,12 +15,11 @@
 - `class_activation_map(model, images)`: CAM for a global-average-pooling +
   one-Dense head, Grad-CAM for any other convolutional model.
 
-Example:
-
->>> base, info = kzoo.transfer.load_base("lenet_fashion_mnist")
->>> model = kzoo.transfer.classifier(base, 10, input_shape=(8, 8, 1))
->>> images, labels, _ = kzoo.data.load_arrays("digits", "train")
->>> history = kzoo.transfer.fine_tune(model, (images, labels), mode="auto")
+Examples:
+    >>> base, info = kzoo.transfer.load_base("lenet_fashion_mnist")
+    >>> model = kzoo.transfer.classifier(base, 10, input_shape=(8, 8, 1))
+    >>> images, labels, _ = kzoo.data.load_arrays("digits", "train")
+    >>> history = kzoo.transfer.fine_tune(model, (images, labels), mode="auto")
 """
 
 from kzoo.transfer.bases import load_base

@@ -46,6 +46,7 @@ def load_base(source, *, weights=None):
 
     Args:
         source: one of
+
             - a zoo checkpoint name, e.g. `"lenet_fashion_mnist"` (see
               `saved_models/manifest.json`): its architecture built with the
               checkpoint's weights and without its top
@@ -71,12 +72,11 @@ def load_base(source, *, weights=None):
             names), for `weights` given with a source that is not a model
             name, or a model name without `weights`.
 
-    Example:
-
-    >>> base, info = kzoo.transfer.load_base("lenet_fashion_mnist")
-    >>> info["kind"], info["sha256"][:8]
-    ('checkpoint', 'd6dac5a1')
-    >>> model = kzoo.transfer.classifier(base, 10)
+    Examples:
+        >>> base, info = kzoo.transfer.load_base("lenet_fashion_mnist")
+        >>> info["kind"], info["sha256"][:8]
+        ('checkpoint', 'd6dac5a1')
+        >>> model = kzoo.transfer.classifier(base, 10)
     """
     if isinstance(source, keras.Model):
         if weights is not None:

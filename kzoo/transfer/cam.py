@@ -172,12 +172,11 @@ def cam_method(model) -> str:
         ValueError: `model` is not a functional image classifier, or has no
             convolutional 4-D feature map.
 
-    Example:
-
-    >>> kzoo.transfer.cam_method(kzoo.create_model("resnet20", input_shape=(32, 32, 3)))
-    'cam'
-    >>> kzoo.transfer.cam_method(kzoo.create_model("lenet"))
-    'grad-cam'
+    Examples:
+        >>> kzoo.transfer.cam_method(kzoo.create_model("resnet20", input_shape=(32, 32, 3)))
+        'cam'
+        >>> kzoo.transfer.cam_method(kzoo.create_model("lenet"))
+        'grad-cam'
     """
     return "cam" if _analyse(model).cam_layer is not None else "grad-cam"
 
@@ -295,13 +294,12 @@ def class_activation_map(model, images, class_index=None, *, method="auto", norm
             `method="cam"` for a model whose head is not global average +
             affine.
 
-    Example:
-
-    >>> model = kzoo.create_model("resnet20", weights="fashion_mnist")
-    >>> images, labels, _ = kzoo.data.load_arrays("fashion_mnist", "test")
-    >>> heatmaps = kzoo.transfer.class_activation_map(model, images[:8])
-    >>> heatmaps.shape
-    (8, 7, 7)
+    Examples:
+        >>> model = kzoo.create_model("resnet20", weights="fashion_mnist")
+        >>> images, labels, _ = kzoo.data.load_arrays("fashion_mnist", "test")
+        >>> heatmaps = kzoo.transfer.class_activation_map(model, images[:8])
+        >>> heatmaps.shape
+        (8, 7, 7)
     """
     if method not in METHODS:
         raise ValueError(f"Argument `method` must be one of {METHODS}. Received: "

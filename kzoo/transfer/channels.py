@@ -30,11 +30,10 @@ class ConvertChannels(keras.layers.Layer):
     Call arguments:
         inputs: a `(batch, height, width, 1 or 3)` tensor.
 
-    Example:
-
-    >>> layer = kzoo.transfer.ConvertChannels(3)
-    >>> layer(np.zeros((2, 8, 8, 1), "float32")).shape
-    (2, 8, 8, 3)
+    Examples:
+        >>> layer = kzoo.transfer.ConvertChannels(3)
+        >>> layer(np.zeros((2, 8, 8, 1), "float32")).shape
+        (2, 8, 8, 3)
     """
 
     def __init__(self, channels, **kwargs):

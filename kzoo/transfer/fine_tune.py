@@ -54,10 +54,9 @@ def choose_mode(per_class: float) -> str:
     Returns:
         The mode `fine_tune(mode="auto")` trains: `"full"`.
 
-    Example:
-
-    >>> kzoo.transfer.choose_mode(2), kzoo.transfer.choose_mode(5000)
-    ('full', 'full')
+    Examples:
+        >>> kzoo.transfer.choose_mode(2), kzoo.transfer.choose_mode(5000)
+        ('full', 'full')
     """
     if not per_class > 0:
         raise ValueError(
@@ -245,14 +244,13 @@ def fine_tune(model, train_data, validation_data=None, *, mode="full", epochs=10
             `layer_decay` outside (0, 1], unknown data, or a model without a
             `predictions` layer.
 
-    Example:
-
-    >>> base = kzoo.create_model("lenet", weights="fashion_mnist", include_top=False)
-    >>> model = kzoo.transfer.classifier(base, 10, input_shape=(8, 8, 1))
-    >>> images, labels, _ = kzoo.data.load_arrays("digits", "train")
-    >>> history = kzoo.transfer.fine_tune(model, (images, labels), mode="linear", epochs=3)
-    >>> history.mode
-    'linear'
+    Examples:
+        >>> base = kzoo.create_model("lenet", weights="fashion_mnist", include_top=False)
+        >>> model = kzoo.transfer.classifier(base, 10, input_shape=(8, 8, 1))
+        >>> images, labels, _ = kzoo.data.load_arrays("digits", "train")
+        >>> history = kzoo.transfer.fine_tune(model, (images, labels), mode="linear", epochs=3)
+        >>> history.mode
+        'linear'
     """
     _check_model(model)
     if mode not in MODES:

@@ -169,14 +169,13 @@ def freeze(model, until=None, *, train_bn=False) -> list:
         ValueError: for an unknown layer or stage name or an index out of
             range (the message lists the stages).
 
-    Example:
-
-    >>> base = keras.applications.ResNet50(weights=None, include_top=False,
-    ...                                    input_shape=(64, 64, 3))
-    >>> model = kzoo.transfer.classifier(base, 10)
-    >>> frozen = kzoo.transfer.freeze(model)                        # train the head
-    >>> frozen = kzoo.transfer.freeze(model, until="conv4_block6_out")  # + conv5
-    >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    Examples:
+        >>> base = keras.applications.ResNet50(weights=None, include_top=False,
+        ...                                    input_shape=(64, 64, 3))
+        >>> model = kzoo.transfer.classifier(base, 10)
+        >>> frozen = kzoo.transfer.freeze(model)                        # train the head
+        >>> frozen = kzoo.transfer.freeze(model, until="conv4_block6_out")  # + conv5
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     """
     _check_model(model)
     return set_boundary(model, _boundary(model, until), train_bn=train_bn)

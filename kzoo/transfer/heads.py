@@ -252,13 +252,12 @@ def classifier(base, classes, *, pooling="avg", dropout=0.0, hidden_units=None,
             `hidden_units`, or an `input_shape` whose channels cannot be
             converted (only 1 ↔ 3 can).
 
-    Example:
-
-    >>> base = kzoo.create_model("lenet", weights="fashion_mnist")
-    >>> model = kzoo.transfer.classifier(base, 5, dropout=0.2)
-    >>> [layer.name for layer in model.layers[-3:]]
-    ['pooler', 'output_dropout', 'predictions']
-    >>> rgb = kzoo.transfer.classifier(base, 5, input_shape=(32, 32, 3))
+    Examples:
+        >>> base = kzoo.create_model("lenet", weights="fashion_mnist")
+        >>> model = kzoo.transfer.classifier(base, 5, dropout=0.2)
+        >>> [layer.name for layer in model.layers[-3:]]
+        ['pooler', 'output_dropout', 'predictions']
+        >>> rgb = kzoo.transfer.classifier(base, 5, input_shape=(32, 32, 3))
     """
     _check_arguments(classes, pooling, dropout, hidden_units)
     features = feature_tensor(base)

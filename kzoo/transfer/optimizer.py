@@ -27,10 +27,9 @@ class ScaledSchedule(_SCHEDULE):
         schedule: a `keras.optimizers.schedules.LearningRateSchedule`.
         factor: the positive multiplier.
 
-    Example:
-
-    >>> cosine = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=1000)
-    >>> schedule = kzoo.transfer.ScaledSchedule(cosine, 0.1)
+    Examples:
+        >>> cosine = keras.optimizers.schedules.CosineDecay(1e-3, decay_steps=1000)
+        >>> schedule = kzoo.transfer.ScaledSchedule(cosine, 0.1)
     """
 
     def __init__(self, schedule, factor):
@@ -91,12 +90,11 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             Defaults to 1.
         name: optimizer name.
 
-    Example:
-
-    >>> optimizer = kzoo.transfer.LayerwiseOptimizer(
-    ...     keras.optimizers.Adam(1e-3), {"block1_conv": 0.1, "block2_conv": 0.1})
-    >>> model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-    ...               metrics=["accuracy"])
+    Examples:
+        >>> optimizer = kzoo.transfer.LayerwiseOptimizer(
+        ...     keras.optimizers.Adam(1e-3), {"block1_conv": 0.1, "block2_conv": 0.1})
+        >>> model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+        ...               metrics=["accuracy"])
     """
 
     def __init__(self, inner_optimizer, multipliers=None, default_multiplier=1.0, name=None,

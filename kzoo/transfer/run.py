@@ -50,21 +50,24 @@ class FinetuneConfig(RunOptions):
         classes: comma-separated class indices to keep (`"5,6,7,8,9"`),
             relabelled 0..k-1; empty: all classes.
         mode: `"linear"`, `"head"`, `"full"` or `"auto"` (see `fine_tune`).
-        epochs, head_epochs, learning_rate, base_lr_factor, layer_decay:
-            as `fine_tune` takes them.
+        epochs: as `fine_tune` takes it.
+        head_epochs: as `fine_tune` takes it.
+        learning_rate: as `fine_tune` takes it.
+        base_lr_factor: as `fine_tune` takes it.
+        layer_decay: as `fine_tune` takes it.
         batch_size: examples per batch.
-        pooling, dropout: the classifier head (see `classifier`).
+        pooling: the classifier head's pooling (see `classifier`).
+        dropout: the classifier head's dropout rate (see `classifier`).
         validation_size: training images held out for validation before the
             labelled subset is drawn (0 = none; `None` = a tenth of the
             training split, at most 5,000).
         augment: augmentations of the training images (`"flip,crop"`).
         seed: seed of the head, the split, the subset and the shuffle.
 
-    Example:
-
-    >>> config = kzoo.transfer.FinetuneConfig("lenet_fashion_mnist", "digits",
-    ...                                       labels_per_class=10, mode="linear")
-    >>> metrics = kzoo.transfer.finetune(config, "runs/lenet-digits")
+    Examples:
+        >>> config = kzoo.transfer.FinetuneConfig("lenet_fashion_mnist", "digits",
+        ...                                       labels_per_class=10, mode="linear")
+        >>> metrics = kzoo.transfer.finetune(config, "runs/lenet-digits")
     """
 
     COMMAND = "finetune"

@@ -128,12 +128,11 @@ def search(model, *, dataset, space, algorithm="random", max_trials=10, epochs=2
         The trial records, a list of dicts with `trial_id`, `stage`, `values`,
         `val_accuracy`, `val_loss`, `epochs`, `seconds`, `status`.
 
-    Example:
-
-    >>> trials = kzoo.tuning.search("lenet", dataset="fashion_mnist", space="lenet",
-    ...                             algorithm="random", max_trials=40, epochs=2,
-    ...                             stages="40x2,10x8", output_dir="runs/tune-lenet")
-    >>> max(t["val_accuracy"] or 0 for t in trials)
+    Examples:
+        >>> trials = kzoo.tuning.search("lenet", dataset="fashion_mnist", space="lenet",
+        ...                             algorithm="random", max_trials=40, epochs=2,
+        ...                             stages="40x2,10x8", output_dir="runs/tune-lenet")
+        >>> max(t["val_accuracy"] or 0 for t in trials)
     """
     # Before any TF op: splitting the CPU must precede TF's initialisation.
     strategy_name = strategy if isinstance(strategy, str) or strategy is None else None

@@ -136,11 +136,10 @@ def load_space(space, model):
     Raises:
         ValueError: listing every problem of the space at once.
 
-    Example:
-
-    >>> space = kzoo.tuning.load_space("lenet", "lenet")
-    >>> space.names
-    ['learning_rate', 'weight_decay', 'optimizer', 'batch_size', 'schedule']
+    Examples:
+        >>> space = kzoo.tuning.load_space("lenet", "lenet")
+        >>> space.names
+        ['learning_rate', 'weight_decay', 'optimizer', 'batch_size', 'schedule']
     """
     if isinstance(space, Space):
         table, source = space.to_dict(), space.source

@@ -40,10 +40,9 @@ def parse_stages(stages, *, max_trials=None, epochs=None):
 
     Without `stages`, one stage of `max_trials` trials of `epochs` epochs.
 
-    Example:
-
-    >>> kzoo.tuning.parse_stages("40x2,10x8")
-    [Stage(number=1, trials=40, epochs=2), Stage(number=2, trials=10, epochs=8)]
+    Examples:
+        >>> kzoo.tuning.parse_stages("40x2,10x8")
+        [Stage(number=1, trials=40, epochs=2), Stage(number=2, trials=10, epochs=8)]
     """
     if stages is None or stages == "":
         for name, value in (("max_trials", max_trials), ("epochs", epochs)):

@@ -32,6 +32,8 @@ from kzoo.tuning.space import CONFIG_PARAMETERS
 from kzoo.utils import io
 
 ALGORITHMS = ("random", "grid", "hyperband", "bayesian")
+"""The search algorithms, KerasTuner's `RandomSearch`, `GridSearch`, `Hyperband` and
+`BayesianOptimization`."""
 RECORD_FILE = "kzoo_trial.json"
 STATUSES = ("completed", "diverged", "failed")
 

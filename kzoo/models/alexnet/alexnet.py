@@ -75,11 +75,10 @@ def alexnet(*, include_top=True, weights=None, input_tensor=None, input_shape=No
         - [Krizhevsky, One weird trick for parallelizing convolutional
           neural networks, 2014](https://arxiv.org/abs/1404.5997)
 
-    Example:
-
-    >>> model = kzoo.create_model("alexnet")
-    >>> model.count_params()
-    61100840
+    Examples:
+        >>> model = kzoo.create_model("alexnet")
+        >>> model.count_params()
+        61100840
     """
     weights, input_shape, x, inputs = common.builder_inputs(
         "alexnet", conv_impl=conv_impl, pooling=pooling, include_top=include_top,

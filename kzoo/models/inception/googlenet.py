@@ -109,11 +109,10 @@ def googlenet(*, include_top=True, weights=None, input_tensor=None, input_shape=
         - [Szegedy et al., Going Deeper with Convolutions, CVPR 2015](
           https://arxiv.org/abs/1409.4842)
 
-    Example:
-
-    >>> model = kzoo.create_model("googlenet", aux_logits=True, classes=10)
-    >>> [tuple(o.shape) for o in model.outputs]
-    [(None, 10), (None, 10), (None, 10)]
+    Examples:
+        >>> model = kzoo.create_model("googlenet", aux_logits=True, classes=10)
+        >>> [tuple(o.shape) for o in model.outputs]
+        [(None, 10), (None, 10), (None, 10)]
     """
     if aux_logits and not include_top:
         raise ValueError(

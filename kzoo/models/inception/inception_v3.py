@@ -176,11 +176,10 @@ def inception_v3(*, include_top=True, weights=None, input_tensor=None, input_sha
         - [Szegedy et al., Rethinking the Inception Architecture for Computer
           Vision, CVPR 2016](https://arxiv.org/abs/1512.00567)
 
-    Example:
-
-    >>> model = kzoo.create_model("inception_v3", weights=None)
-    >>> model.count_params()
-    23851784
+    Examples:
+        >>> model = kzoo.create_model("inception_v3", weights=None)
+        >>> model.count_params()
+        23851784
     """
     presets = PRESETS["inception_v3"]
     weights, input_shape, image, inputs = common.builder_inputs(

@@ -124,11 +124,10 @@ lenet5.__doc__ = """Instantiates the classic LeNet-5.
         - [LeCun et al., Gradient-Based Learning Applied to Document
           Recognition, Proc. IEEE 1998](http://yann.lecun.com/exdb/publis/pdf/lecun-98.pdf)
 
-    Example:
-
-    >>> model = kzoo.create_model("lenet5")
-    >>> model.count_params()
-    61706
+    Examples:
+        >>> model = kzoo.create_model("lenet5")
+        >>> model.count_params()
+        61706
     """
 
 
@@ -154,9 +153,8 @@ lenet.__doc__ = """Instantiates Caffe's LeNet for MNIST.
         - [Caffe LeNet tutorial](https://caffe.berkeleyvision.org/gathered/examples/mnist.html),
           after LeCun et al. 1998.
 
-    Example:
-
-    >>> model = kzoo.create_model("lenet")
-    >>> model.count_params()
-    431080
+    Examples:
+        >>> model = kzoo.create_model("lenet")
+        >>> model.count_params()
+        431080
     """

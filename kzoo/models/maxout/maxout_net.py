@@ -70,11 +70,10 @@ def maxout_net(*, include_top=True, weights=None, input_tensor=None, input_shape
         - [Goodfellow et al., Maxout Networks, ICML 2013](
           https://arxiv.org/abs/1302.4389)
 
-    Example:
-
-    >>> model = kzoo.create_model("maxout_net", input_shape=(28, 28, 1), classes=10)
-    >>> model.output.shape
-    (None, 10)
+    Examples:
+        >>> model = kzoo.create_model("maxout_net", input_shape=(28, 28, 1), classes=10)
+        >>> model.output.shape
+        (None, 10)
     """
     weights, input_shape, x, inputs = common.builder_inputs(
         "maxout_net", conv_impl=conv_impl, pooling=pooling, include_top=include_top,

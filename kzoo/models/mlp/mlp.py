@@ -69,12 +69,11 @@ def mlp(
         - [Rumelhart, Hinton & Williams, Learning representations by
           back-propagating errors, Nature 1986](https://doi.org/10.1038/323533a0)
 
-    Example:
-
-    >>> model = kzoo.create_model("mlp", hidden_units=(2,), activation="tanh",
-    ...                           input_shape=(2,), classes=2)
-    >>> model.count_params()
-    12
+    Examples:
+        >>> model = kzoo.create_model("mlp", hidden_units=(2,), activation="tanh",
+        ...                           input_shape=(2,), classes=2)
+        >>> model.count_params()
+        12
     """
     common.check_conv_impl(conv_impl)
     common.check_classes(classes, include_top)

@@ -125,11 +125,10 @@ _DOC = """Instantiates the CIFAR ResNet-{depth} (v1, {n} basic blocks per stage)
         - [He et al., Deep Residual Learning for Image Recognition, CVPR 2016](
           https://arxiv.org/abs/1512.03385)
 
-    Example:
-
-    >>> model = kzoo.create_model("resnet{depth}", input_shape=(32, 32, 3), classes=10)
-    >>> model.count_params()
-    {params_int}
+    Examples:
+        >>> model = kzoo.create_model("resnet{depth}", input_shape=(32, 32, 3), classes=10)
+        >>> model.count_params()
+        {params_int}
     """
 
 _PARAMS = {20: 274442, 32: 470218, 44: 665994, 56: 861770, 110: 1742762}

@@ -155,11 +155,10 @@ _DOC = """Instantiates {title} (ResNet v1, {kind} blocks {blocks}).
         - [He et al., Deep Residual Learning for Image Recognition, CVPR 2016](
           https://arxiv.org/abs/1512.03385)
 
-    Example:
-
-    >>> model = kzoo.create_model("{name}", weights=None)
-    >>> model.output.shape
-    (None, 1000)
+    Examples:
+        >>> model = kzoo.create_model("{name}", weights=None)
+        >>> model.output.shape
+        (None, 1000)
     """
 
 

@@ -88,13 +88,12 @@ def resnet9(*, include_top=True, weights=None, input_tensor=None, input_shape=No
         - [Page, How to train your ResNet 4: Architecture, Myrtle.ai 2018](
           https://myrtle.ai/learn/how-to-train-your-resnet-4-architecture/)
 
-    Example:
-
-    >>> model = kzoo.create_model("resnet9")
-    >>> model.count_params()
-    6577600
-    >>> kzoo.create_model("resnet9", input_shape=(28, 28, 1), width=16).count_params()
-    413776
+    Examples:
+        >>> model = kzoo.create_model("resnet9")
+        >>> model.count_params()
+        6577600
+        >>> kzoo.create_model("resnet9", input_shape=(28, 28, 1), width=16).count_params()
+        413776
     """
     _check_width(width)
     weights, input_shape, image, inputs = common.builder_inputs(

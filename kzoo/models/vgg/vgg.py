@@ -94,11 +94,10 @@ _DOC = """Instantiates VGG-{depth}{bn_title} (configuration {config}).
         - [Simonyan & Zisserman, Very Deep Convolutional Networks for
           Large-Scale Image Recognition, ICLR 2015](https://arxiv.org/abs/1409.1556)
 
-    Example:
-
-    >>> model = kzoo.create_model("{name}", weights=None, include_top=False, pooling="avg")
-    >>> model.output.shape
-    (None, 512)
+    Examples:
+        >>> model = kzoo.create_model("{name}", weights=None, include_top=False, pooling="avg")
+        >>> model.output.shape
+        (None, 512)
     """
 
 _CONFIGS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
