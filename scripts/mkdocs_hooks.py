@@ -32,21 +32,28 @@ def _flops(n):
 
 
 def model_table():
-    """Every registered model: family, parameters and FLOPs at its defaults (counted by
-    building it), default input shape, minimum size, paper and weights."""
+    """Every registered model, one section per family (its heading is the family's name, so
+    `models.md#resnet` links to it): parameters and FLOPs at the model's defaults (counted by
+    building it), default input shape, minimum size, weights and paper."""
     import kzoo
 
-    lines = ["| model | family | parameters | FLOPs | default input | min size | weights | paper |",
-             "|---|---|---:|---:|---|---|---|---|"]
+    families = {}
     for name in kzoo.list_models():
         info = kzoo.model_info(name)
-        shape = "×".join(str(d) for d in info["default_input_shape"])
-        weights = ", ".join(f"`{w}`" for w in info["weights"]) or "—"
-        minimum = info["min_input_size"] or "—"
-        lines.append(f"| `{name}` | {info['family']} | {_count(info['params'])} "
-                     f"| {_flops(info['flops'])} | {shape} | {minimum} | {weights} "
-                     f"| {info['reference'] or '—'} |")
-    return "\n".join(lines) + "\n"
+        families.setdefault(info["family"], []).append(info)
+    out = []
+    for family in sorted(families):
+        out += [f"## {family}", "",
+                "| model | parameters | FLOPs | default input | min size | weights | paper |",
+                "|---|---:|---:|---|---|---|---|"]
+        for info in families[family]:
+            shape = "×".join(str(d) for d in info["default_input_shape"])
+            weights = ", ".join(f"`{w}`" for w in info["weights"]) or "—"
+            out.append(f"| `{info['name']}` | {_count(info['params'])} "
+                       f"| {_flops(info['flops'])} | {shape} | {info['min_input_size']} "
+                       f"| {weights} | {info['reference'] or '—'} |")
+        out.append("")
+    return "\n".join(out)
 
 
 def on_config(config):
