@@ -1,4 +1,5 @@
-"""kzoo layers: Im2Col, Conv2D, pooling, Affine, BatchNorm, Maxout, LocalResponseNorm.
+"""kzoo layers: Im2Col, Conv2D, depthwise and separable convolution, squeeze-and-excitation,
+pooling, Affine, BatchNorm, Maxout, LocalResponseNorm.
 
 Every layer is registered for Keras serialization under the `kzoo` package.
 """
@@ -6,19 +7,25 @@ Every layer is registered for Keras serialization under the `kzoo` package.
 from kzoo.layers.affine import Affine
 from kzoo.layers.batch_norm import BatchNorm
 from kzoo.layers.conv2d import Conv2D
+from kzoo.layers.depthwise_conv2d import DepthwiseConv2D
 from kzoo.layers.im2col import Im2Col, im2col
 from kzoo.layers.local_response_norm import LocalResponseNorm
 from kzoo.layers.maxout import Maxout
 from kzoo.layers.pooling import AvgPool2D, MaxPool2D
+from kzoo.layers.separable_conv2d import SeparableConv2D
+from kzoo.layers.squeeze_excite import SqueezeExcite
 
 __all__ = [
     "Affine",
     "AvgPool2D",
     "BatchNorm",
     "Conv2D",
+    "DepthwiseConv2D",
     "Im2Col",
     "LocalResponseNorm",
     "MaxPool2D",
     "Maxout",
+    "SeparableConv2D",
+    "SqueezeExcite",
     "im2col",
 ]
