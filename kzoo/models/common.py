@@ -6,6 +6,9 @@ default and a minimum size (`obtain_input_shape`), an optional
 `kzoo.models.weights`' job; the zoo's own checkpoints `kzoo.models.pretrained`'s.
 """
 
+import math
+import numbers
+
 import keras
 import numpy as np
 
@@ -29,6 +32,17 @@ def check_conv_impl(conv_impl):
             f"Received: conv_impl={conv_impl!r}"
         )
     return conv_impl
+
+
+def check_positive_number(value, name):
+    """A positive int or float (a width multiplier such as MobileNet's `alpha`), as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not (
+        value > 0 and math.isfinite(value)
+    ):
+        raise ValueError(
+            f"Argument `{name}` must be a positive number. Received: {name}={value!r}"
+        )
+    return float(value)
 
 
 def check_pooling(pooling):

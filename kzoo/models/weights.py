@@ -32,7 +32,8 @@ class WeightsDownloadError(ValueError):
 class PretrainedWeights:
     """Where a family's pretrained file lives: URLs and MD5 hashes, with and without top.
 
-    The hashes are those keras.applications passes to `keras.utils.get_file`.
+    The hashes are those keras.applications passes to `keras.utils.get_file`
+    (`None` where it passes none, as for MobileNet's files: then nothing is checked).
     """
 
     top_url: str

@@ -1,5 +1,6 @@
 """feature_extractor: stage outputs with their reduction and channels."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -45,4 +46,14 @@ def test_invalid_stages_raise():
 def test_count_flops_matches_hand_count():
     model = kzoo.create_model("lenet5")
     macs = (28 * 28 * 6 * 25 * 1 + 10 * 10 * 16 * 25 * 6 + 400 * 120 + 120 * 84 + 84 * 10)
+    assert kzoo.models.count_flops(model) == 2 * macs
+
+
+def test_count_flops_counts_depthwise_and_separable_convolutions():
+    inputs = keras.Input((8, 8, 3))
+    depthwise = kzoo.layers.DepthwiseConv2D(3, depth_multiplier=2)(inputs)  # (6, 6, 6)
+    separable = kzoo.layers.SeparableConv2D(5, 3, depth_multiplier=2)(inputs)  # (6, 6, 5)
+    model = keras.Model(inputs, [depthwise, separable])
+    # Depthwise: one input channel per output channel. Separable: that, then 1×1 from 6 to 5.
+    macs = 6 * 6 * 6 * 9 + (6 * 6 * 6 * 9 + 6 * 6 * 6 * 5)
     assert kzoo.models.count_flops(model) == 2 * macs
