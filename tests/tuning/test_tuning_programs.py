@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -17,6 +19,8 @@ def _run(program, *args, cwd):
     return done.stdout.strip().splitlines()[-1]
 
 
+# Heavy (about 20 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+@pytest.mark.heavy
 def test_coarse_to_fine_program(tmp_path):
     # The LeNet space's names are all `kzoo train` options, so it also tunes an MLP on the
     # 8x8 digits (LeNet needs 16x16 at least): the same program, a budget of seconds.
@@ -31,6 +35,8 @@ def test_coarse_to_fine_program(tmp_path):
     assert (out / "best" / "metrics.json").is_file()
 
 
+# Heavy (about 20 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+@pytest.mark.heavy
 def test_depth_and_width_program(tmp_path):
     # The preset's depths and widths (up to resnet44 x4) cost minutes a trial; this space
     # keeps the smallest depth and widths 1-2, one trial.

@@ -75,6 +75,8 @@ def _records(out):
                   if f == "kzoo_trial.json")
 
 
+# Heavy (about 25 s, and timing-sensitive under load; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+@pytest.mark.heavy
 def test_a_killed_search_resumes_and_a_different_one_is_refused(tmp_path):
     space = tmp_path / "space.toml"
     space.write_text('[learning_rate]\ntype = "log_uniform"\nmin = 1e-3\nmax = 1e-2\n')
@@ -132,6 +134,8 @@ def test_bad_arguments_fail_before_anything_is_written(tmp_path, kwargs, match):
     assert not (tmp_path / "s").exists()
 
 
+# Heavy (about 40 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+@pytest.mark.heavy
 def test_distributed_search_over_two_workers_survives_a_killed_worker(tmp_path):
     """KerasTuner's chief/worker protocol on localhost: 6 trials over 2 worker processes;
     worker0 is killed mid-search, started again by the chief, and takes its trial back."""
