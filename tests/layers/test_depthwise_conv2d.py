@@ -8,29 +8,16 @@ from numpy import testing as npt
 
 from kzoo.layers import DepthwiseConv2D
 from kzoo.testing import run_layer_test
+from layer_helpers import outputs_and_gradients
+from layer_helpers import twin_layers as _twin_layers
 
 IMPLEMENTATIONS = ["native", "im2col"]
 
 
-def outputs_and_gradients(layer, x, projection):
-    """Output and the gradients of sum(output * projection) w.r.t. x and the weights."""
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = layer(x)
-        objective = tf.reduce_sum(y * projection)
-    grads = tape.gradient(objective, [x, *layer.trainable_variables])
-    return y.numpy(), [g.numpy() for g in grads]
-
-
 def twin_layers(implementation, x_shape, **kwargs):
-    """A built Keras DepthwiseConv2D and a kzoo one holding the same weights."""
-    reference = keras.layers.DepthwiseConv2D(bias_initializer="random_normal", **kwargs)
-    reference.build(x_shape)
-    ours = DepthwiseConv2D(implementation=implementation, **kwargs)
-    ours.build(x_shape)
-    ours.set_weights(reference.get_weights())
-    return reference, ours
+    """A built keras.layers.DepthwiseConv2D and a kzoo DepthwiseConv2D holding the same weights."""
+    return _twin_layers(keras.layers.DepthwiseConv2D, DepthwiseConv2D, implementation, x_shape,
+                        **kwargs)
 
 
 # Keras decomposes strides with dilation itself, so (2, 2) is compared too.

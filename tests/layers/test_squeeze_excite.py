@@ -8,6 +8,7 @@ from numpy import testing as npt
 
 from kzoo.layers import SqueezeExcite
 from kzoo.testing import run_layer_test
+from layer_helpers import outputs_and_gradients
 
 IMPLEMENTATIONS = ["native", "im2col"]
 
@@ -24,16 +25,6 @@ def keras_se_block(channels, filters_se, activation, gate_activation):
     return keras.Model(inputs, outputs), reduce, expand
 
 
-def outputs_and_gradients(call, variables, x, projection):
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = call(x)
-        objective = tf.reduce_sum(y * projection)
-    grads = tape.gradient(objective, [x, *variables])
-    return y.numpy(), [g.numpy() for g in grads]
-
-
 # EfficientNet's (swish, sigmoid) and MobileNetV3's (relu, hard sigmoid) blocks.
 @pytest.mark.parametrize("activation, gate", [("swish", "sigmoid"), ("relu", "hard_sigmoid")])
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
@@ -47,8 +38,8 @@ def test_equals_keras_layers_with_applications_weights(implementation, activatio
     ours.set_weights(reduce.get_weights() + expand.get_weights())
     projection = rng.standard_normal(x.shape).astype("float32")
     variables = reduce.trainable_variables + expand.trainable_variables
-    want, want_grads = outputs_and_gradients(reference, variables, x, projection)
-    got, got_grads = outputs_and_gradients(ours, ours.trainable_variables, x, projection)
+    want, want_grads = outputs_and_gradients(reference, x, projection, variables)
+    got, got_grads = outputs_and_gradients(ours, x, projection)
     npt.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     names = ["input", "reduce_kernel", "reduce_bias", "expand_kernel", "expand_bias"]
     for name, g, w in zip(names, got_grads, want_grads):
