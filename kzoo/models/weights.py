@@ -33,7 +33,7 @@ class PretrainedWeights:
     """Where a family's pretrained file lives: URLs and MD5 hashes, with and without top.
 
     The hashes are those keras.applications passes to `keras.utils.get_file`
-    (`None` where it passes none, as for MobileNet's files: then nothing is checked).
+    (`None` where it passes none, as for MobileNet V1 and V2's files: then nothing is checked).
     """
 
     top_url: str

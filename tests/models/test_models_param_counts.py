@@ -13,6 +13,8 @@ COUNTS = {
     "inception_v3": ({}, 23_851_784),
     "mobilenet": ({}, 4_253_864),
     "mobilenet_v2": ({}, 3_538_984),
+    "mobilenet_v3_small": ({}, 2_554_968),
+    "mobilenet_v3_large": ({}, 5_507_432),
     "resnet50": ({}, 25_636_712),
     "resnet101": ({}, 44_707_176),
     "resnet152": ({}, 60_419_944),

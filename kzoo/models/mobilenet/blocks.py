@@ -1,4 +1,4 @@
-"""What MobileNet V1 and V2 share: ReLU6, channel rounding, padding, the pooling names."""
+"""What the MobileNets share: ReLU6, channel rounding, padding, the pooling names."""
 
 import keras
 
@@ -42,12 +42,12 @@ def correct_pad(x, kernel_size):
     return ((half - adjust[0], half), (half - adjust[1], half))
 
 
-def check_dropout(dropout):
-    """A dropout rate in [0, 1)."""
+def check_dropout(dropout, name="dropout"):
+    """A dropout rate in [0, 1) (the argument `name`, for the message)."""
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
         0 <= dropout < 1
     ):
         raise ValueError(
-            f"Argument `dropout` must be a float in [0, 1). Received: dropout={dropout!r}"
+            f"Argument `{name}` must be a float in [0, 1). Received: {name}={dropout!r}"
         )
     return dropout
