@@ -331,6 +331,9 @@ def test_serving_summary_percentiles():
     assert s["p99_ms"] == pytest.approx(99.01)
 
 
+# Heavy (about 8 s; moved out of the default run to keep it under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs it.
+@pytest.mark.heavy
 def test_speed_writes_timm_columns_and_resumes_from_its_rows(tmp_path, monkeypatch):
     import csv
 

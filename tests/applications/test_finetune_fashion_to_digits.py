@@ -19,7 +19,8 @@ from application_helpers import last_line, load_program, program_path
 import kzoo
 
 
-# Heavy (about 9 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+# Heavy (about 9 s; moved out of the default run to keep it under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs it.
 @pytest.mark.heavy
 def test_runs_as_a_script_and_compares_with_scratch(tmp_path):
     output = tmp_path / "out"

@@ -64,7 +64,8 @@ def resnet50_notop(tmp_path_factory):
     return str(path)
 
 
-# Heavy (about 16 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+# Heavy (about 16 s; moved out of the default run to keep it under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs it.
 @pytest.mark.heavy
 def test_runs_end_to_end_offline_and_writes_a_model_that_loads(tmp_path, resnet50_notop,
                                                                capsys):

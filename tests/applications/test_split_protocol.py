@@ -25,7 +25,8 @@ def program():
     return load_program("split_protocol")
 
 
-# Heavy (about 14 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+# Heavy (about 14 s; moved out of the default run to keep it under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs it.
 @pytest.mark.heavy
 def test_trains_caches_and_reuses_the_base(program, tmp_path, capsys):
     output = tmp_path / "split"

@@ -57,6 +57,9 @@ def test_python_m_kzoo_is_quiet(args):
     _assert_quiet(command, _run(command))
 
 
+# Heavy (about 9 s; moved out of the default run to keep it under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs it.
+@pytest.mark.heavy
 def test_train_is_quiet(tmp_path):
     # digits: scikit-learn's bundled 8x8 digits, no download.
     command = [sys.executable, "-m", "kzoo", "train", "mlp", "--dataset", "digits",

@@ -22,15 +22,17 @@ def _layer_table(model):
             for layer in model.layers]
 
 
+# Secondary widths and sizes are heavy (the default run stays under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs them.
 @pytest.mark.parametrize("name, kwargs", [
     ("mobilenet", {"alpha": 1.0}),
-    ("mobilenet", {"alpha": 0.5}),
-    ("mobilenet", {"alpha": 1.0, "include_top": False}),
+    pytest.param("mobilenet", {"alpha": 0.5}, marks=pytest.mark.heavy),
+    pytest.param("mobilenet", {"alpha": 1.0, "include_top": False}, marks=pytest.mark.heavy),
     ("mobilenet", {"alpha": 1.0, "depth_multiplier": 2}),
     ("mobilenet", {"alpha": 0.5, "depth_multiplier": 2, "include_top": False, "pooling": "avg"}),
     ("mobilenet_v2", {"alpha": 1.0}),
-    ("mobilenet_v2", {"alpha": 0.5}),
-    ("mobilenet_v2", {"alpha": 1.0, "include_top": False}),
+    pytest.param("mobilenet_v2", {"alpha": 0.5}, marks=pytest.mark.heavy),
+    pytest.param("mobilenet_v2", {"alpha": 1.0, "include_top": False}, marks=pytest.mark.heavy),
     ("mobilenet_v2", {"alpha": 0.5, "include_top": False, "pooling": "max"}),
     ("mobilenet_v2", {"alpha": 1.4}),  # alpha > 1 widens the last convolution
     pytest.param("mobilenet_v2", {"alpha": 0.35, "include_top": False}, marks=pytest.mark.heavy),
@@ -60,11 +62,13 @@ def _legacy_file_proof(tmp_path, rng, name, **kwargs):
 
 
 @pytest.mark.parametrize("name, kwargs", [
-    ("mobilenet", {"alpha": 0.5, "input_shape": (64, 64, 3)}),
+    pytest.param("mobilenet", {"alpha": 0.5, "input_shape": (64, 64, 3)}, marks=pytest.mark.heavy),
     ("mobilenet", {"depth_multiplier": 2, "include_top": False, "input_shape": (64, 64, 3)}),
     # An odd size takes keras.applications' other padding (correct_pad) before strided layers.
     ("mobilenet_v2", {"alpha": 0.5, "input_shape": (65, 65, 3)}),
-    ("mobilenet_v2", {"include_top": False, "pooling": "avg", "input_shape": (64, 64, 3)}),
+    pytest.param("mobilenet_v2",
+                 {"include_top": False, "pooling": "avg", "input_shape": (64, 64, 3)},
+                 marks=pytest.mark.heavy),
 ])
 def test_keras_applications_legacy_file_gives_the_same_predictions(tmp_path, rng, name, kwargs):
     _legacy_file_proof(tmp_path, rng, name, **kwargs)
@@ -103,9 +107,11 @@ def _keras_file_request(name, monkeypatch, **kwargs):
 
 @pytest.mark.parametrize("name, kwargs", [
     ("mobilenet", {"alpha": 0.25, "input_shape": (128, 128, 3)}),
-    ("mobilenet", {"alpha": 0.75, "include_top": False, "input_shape": (192, 192, 3)}),
+    pytest.param("mobilenet", {"alpha": 0.75, "include_top": False, "input_shape": (192, 192, 3)},
+                 marks=pytest.mark.heavy),
     ("mobilenet_v2", {"alpha": 0.35, "input_shape": (96, 96, 3)}),
-    ("mobilenet_v2", {"alpha": 1.3, "include_top": False, "input_shape": (160, 160, 3)}),
+    pytest.param("mobilenet_v2", {"alpha": 1.3, "include_top": False, "input_shape": (160, 160, 3)},
+                 marks=pytest.mark.heavy),
 ])
 def test_imagenet_asks_for_the_keras_applications_file(monkeypatch, name, kwargs):
     expected = _keras_file_request(name, monkeypatch, **kwargs)

@@ -19,7 +19,8 @@ def _run(program, *args, cwd):
     return done.stdout.strip().splitlines()[-1]
 
 
-# Heavy (about 20 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+# Heavy (about 20 s; moved out of the default run to keep it under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs it.
 @pytest.mark.heavy
 def test_coarse_to_fine_program(tmp_path):
     # The LeNet space's names are all `kzoo train` options, so it also tunes an MLP on the
@@ -35,7 +36,8 @@ def test_coarse_to_fine_program(tmp_path):
     assert (out / "best" / "metrics.json").is_file()
 
 
-# Heavy (about 20 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+# Heavy (about 20 s; moved out of the default run to keep it under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs it.
 @pytest.mark.heavy
 def test_depth_and_width_program(tmp_path):
     # The preset's depths and widths (up to resnet44 x4) cost minutes a trial; this space

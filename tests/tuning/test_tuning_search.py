@@ -21,6 +21,10 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
+# Heavy (about 23 s; the docs' tuning guide runs a staged search with a diverged trial by default;
+# moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy`
+# runs it.
+@pytest.mark.heavy
 def test_coarse_to_fine_search_with_diverged_trials_and_the_best_retrained(tmp_path, capfd):
     out = tmp_path / "search"
     trials = kzoo.tuning.search("mlp", dataset="digits", space=SPACE, algorithm="random",
@@ -75,7 +79,8 @@ def _records(out):
                   if f == "kzoo_trial.json")
 
 
-# Heavy (about 25 s, and timing-sensitive under load; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+# Heavy (about 25 s, and timing-sensitive under load; moved out of the default run to keep it under
+# 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
 @pytest.mark.heavy
 def test_a_killed_search_resumes_and_a_different_one_is_refused(tmp_path):
     space = tmp_path / "space.toml"
@@ -134,7 +139,8 @@ def test_bad_arguments_fail_before_anything_is_written(tmp_path, kwargs, match):
     assert not (tmp_path / "s").exists()
 
 
-# Heavy (about 40 s; moved out of the default run to keep it under 15 minutes on 2 cores): `./scripts/run test-heavy` runs it.
+# Heavy (about 40 s; moved out of the default run to keep it under 15 minutes on 2 cores):
+# `./scripts/run test-heavy` runs it.
 @pytest.mark.heavy
 def test_distributed_search_over_two_workers_survives_a_killed_worker(tmp_path):
     """KerasTuner's chief/worker protocol on localhost: 6 trials over 2 worker processes;
