@@ -40,3 +40,26 @@ def write_legacy_h5(model, path):
 
 
 __all__ = ["min_input_shape", "randomize_statistics", "write_legacy_h5"]
+
+
+def layer_table(model):
+    """`[(layer name, [(weight name, shape), ...]), ...]`: what a weight file's names and shapes
+    must match, layer by layer."""
+    return [(layer.name, [(w.name, tuple(w.shape)) for w in layer.weights])
+            for layer in model.layers]
+
+
+def assert_imagenet_refused(monkeypatch, name, kwargs, argument):
+    """`create_model(name, weights="imagenet", **kwargs)` is a ValueError naming `argument`,
+    raised before anything is downloaded."""
+    import keras
+    import pytest
+
+    import kzoo
+
+    def no_download(*args, **kw):
+        raise AssertionError("nothing is fetched for arguments that have no file")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_download)
+    with pytest.raises(ValueError, match=rf"`?{argument}`?.*Received: {argument}="):
+        kzoo.create_model(name, weights="imagenet", **kwargs)
