@@ -13,7 +13,8 @@ from kzoo.models.flops import count_flops
 from kzoo.models.features import feature_extractor
 
 # Importing the families registers their builders.
-from kzoo.models import alexnet, inception, lenet, maxout, mlp, mobilenet, resnet, vgg  # noqa: F401
+from kzoo.models import (alexnet, efficientnet, inception, lenet, maxout, mlp,  # noqa: F401
+                         mobilenet, resnet, vgg)
 from kzoo.layers import LocalResponseNorm  # re-exported for compatibility
 
 __all__ = [

@@ -58,6 +58,35 @@ def check_pooling(pooling):
 # --------------------------------------------------------------------------- #
 
 
+def check_bool(value, name):
+    """True or False (the argument `name`, for the message)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"Argument `{name}` must be True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
+def check_rate(value, name):
+    """A dropout-style rate in [0, 1) (the argument `name`, for the message)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(
+            f"Argument `{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    return value
+
+
+def correct_pad(x, kernel_size):
+    """((top, bottom), (left, right)) zero padding before a stride-2 "valid" convolution.
+
+    keras.applications' `imagenet_utils.correct_pad`: one pixel less at the
+    top and left of an even (or unknown) size, which is TensorFlow's "same"
+    padding for stride 2.
+    """
+    height, width = x.shape[1], x.shape[2]
+    adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
+    half = kernel_size // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
+
+
 def as_shape_tuple(input_shape, model_name, rank=None):
     """`input_shape` as a tuple; anything but a list or tuple is a `ValueError`."""
     if not isinstance(input_shape, (tuple, list)):

@@ -1,4 +1,7 @@
-"""What the MobileNets share: ReLU6, channel rounding, padding, the pooling names."""
+"""What the MobileNets share: ReLU6, channel rounding, the pooling names.
+
+The padding rule and the argument checks are `kzoo.models.common`'s (EfficientNet shares them).
+"""
 
 import keras
 
@@ -27,27 +30,3 @@ def make_divisible(value, divisor=8, min_value=None):
     if rounded < 0.9 * value:
         rounded += divisor
     return rounded
-
-
-def correct_pad(x, kernel_size):
-    """((top, bottom), (left, right)) zero padding before a stride-2 "valid" convolution.
-
-    keras.applications' `imagenet_utils.correct_pad`: one pixel less at the
-    top and left of an even (or unknown) size, which is TensorFlow's "same"
-    padding for stride 2.
-    """
-    height, width = x.shape[1], x.shape[2]
-    adjust = (1, 1) if height is None else (1 - height % 2, 1 - width % 2)
-    half = kernel_size // 2
-    return ((half - adjust[0], half), (half - adjust[1], half))
-
-
-def check_dropout(dropout, name="dropout"):
-    """A dropout rate in [0, 1) (the argument `name`, for the message)."""
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
-        0 <= dropout < 1
-    ):
-        raise ValueError(
-            f"Argument `{name}` must be a float in [0, 1). Received: {name}={dropout!r}"
-        )
-    return dropout

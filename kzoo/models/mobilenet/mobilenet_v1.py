@@ -12,8 +12,9 @@ import keras
 from kzoo import layers as kl
 from kzoo.layers import args
 from kzoo.models import common
+from kzoo.models.common import check_rate
 from kzoo.models import weights as weight_files
-from kzoo.models.mobilenet.blocks import KERAS_POOLING_NAMES, check_dropout, relu6
+from kzoo.models.mobilenet.blocks import KERAS_POOLING_NAMES, relu6
 from kzoo.models.mobilenet.presets import PRESETS
 from kzoo.models.registry import register_model
 
@@ -111,7 +112,7 @@ def mobilenet(*, input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3,
     """
     common.check_positive_number(alpha, "alpha")
     depth_multiplier = args.positive_int(depth_multiplier, "depth_multiplier")
-    check_dropout(dropout)
+    check_rate(dropout, "dropout")
     files = PRESETS["mobilenet"]
     weights, input_shape, image, inputs = common.builder_inputs(
         "mobilenet", conv_impl=conv_impl, pooling=pooling, include_top=include_top,

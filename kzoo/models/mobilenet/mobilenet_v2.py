@@ -14,8 +14,8 @@ import keras
 from kzoo import layers as kl
 from kzoo.models import common
 from kzoo.models import weights as weight_files
-from kzoo.models.mobilenet.blocks import (KERAS_POOLING_NAMES, correct_pad, make_divisible,
-                                          relu6)
+from kzoo.models.common import correct_pad
+from kzoo.models.mobilenet.blocks import KERAS_POOLING_NAMES, make_divisible, relu6
 from kzoo.models.mobilenet.presets import PRESETS
 from kzoo.models.registry import register_model
 

@@ -18,8 +18,9 @@ import keras
 
 from kzoo import layers as kl
 from kzoo.models import common
+from kzoo.models.common import check_bool, check_rate, correct_pad
 from kzoo.models import weights as weight_files
-from kzoo.models.mobilenet.blocks import check_dropout, correct_pad, make_divisible
+from kzoo.models.mobilenet.blocks import make_divisible
 from kzoo.models.mobilenet.presets import PRESETS
 from kzoo.models.registry import register_model
 
@@ -132,21 +133,15 @@ def inverted_residual_block(x, filters, *, expansion, kernel_size, strides, sque
     return x
 
 
-def _check_bool(value, name):
-    if not isinstance(value, bool):
-        raise ValueError(f"Argument `{name}` must be True or False. Received: {name}={value!r}")
-    return value
-
-
 def _mobilenet_v3(model_type, *, input_shape, alpha, minimalistic, include_top, weights,
                   input_tensor, classes, pooling, dropout_rate, classifier_activation,
                   include_preprocessing, name, conv_impl):
     """The builder both variants share; `model_type` is `"small"` or `"large"`."""
     model_name = f"mobilenet_v3_{model_type}"
     common.check_positive_number(alpha, "alpha")
-    _check_bool(minimalistic, "minimalistic")
-    _check_bool(include_preprocessing, "include_preprocessing")
-    check_dropout(dropout_rate, "dropout_rate")
+    check_bool(minimalistic, "minimalistic")
+    check_bool(include_preprocessing, "include_preprocessing")
+    check_rate(dropout_rate, "dropout_rate")
     files = PRESETS[model_name]
     weights, input_shape, image, inputs = common.builder_inputs(
         model_name, conv_impl=conv_impl, pooling=pooling, include_top=include_top,
