@@ -123,7 +123,9 @@ def load_weights(model, weights, *, presets=None, include_top=True):
     legacy files). Keras `.weights.h5` files go through `model.load_weights`.
     In every case a first convolution whose input channels differ from the
     file's is adapted with `adapt_input_conv`, and a file that does not fit
-    is a `ValueError` naming the layer and both shapes.
+    is a `ValueError` naming the layer and both shapes. An input
+    `Normalization` layer's RGB statistics (EfficientNet's) are repeated to the
+    model's channel count by the same rule.
     """
     if weights is None:
         return model
@@ -317,6 +319,11 @@ def _assign(model, saved, *, source):
                 == tuple(variable.shape[:2]) + tuple(variable.shape[3:])
             ):
                 value = adapt_input_conv(value, variable.shape[2])
+            if (isinstance(layer, keras.layers.Normalization) and value.shape == (3,)
+                    and len(variable.shape) == 1):
+                # An input normalization's per-channel statistics follow the first
+                # convolution's rule: RGB repeated cyclically.
+                value = np.resize(value, variable.shape)
             if tuple(variable.shape) != value.shape:
                 raise ValueError(
                     f"Argument `weights`: the weights file {source!r} does not fit model "
