@@ -225,16 +225,57 @@ def test_api_reference_renders_every_public_name(site, package):
 def test_model_table_lists_every_registered_model(site):
     import kzoo
 
+    from kzoo.models import registry
+
     text = page_text(site, "models")
     missing = [name for name in kzoo.list_models() if f"<code>{name}</code>" not in text]
     assert not missing, f"the model table misses {missing}"
+    # The published ImageNet top-1 column: the registry's number in each model's row, or —.
+    assert "ImageNet top-1 (<code>imagenet</code>, published)" in text
+    for name in kzoo.list_models():
+        row = re.search(rf"<tr>\s*<td><code>{name}</code></td>(.*?)</tr>", text, re.S).group(1)
+        top1 = registry.get_entry(name).top1
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        assert cells[5] == ("—" if top1 is None else f"{top1:.1f}%"), (name, cells)
 
 
-def test_unknown_marker_stops_the_build():
+def _hooks():
     spec = importlib.util.spec_from_file_location(
         "kzoo_mkdocs_hooks", os.path.join(ROOT, "scripts", "mkdocs_hooks.py"))
     hooks = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hooks)
+    return hooks
+
+
+def test_model_counts_file_has_every_model_at_its_default_input():
+    """docs/model_counts.json (the table's parameters and FLOPs, counted once) names every
+    registered model at its current default input, and agrees with fresh counts of a few
+    cheap ones; the heavy test below recounts them all."""
+    import kzoo
+    from kzoo.models.registry import get_entry
+
+    hooks = _hooks()
+    counts = hooks.read_counts()
+    stale = [name for name in kzoo.list_models() if name not in counts
+             or counts[name]["input"] != hooks._input_key(get_entry(name).default_input_shape)]
+    assert not stale, (f"docs/model_counts.json lacks {stale}: run "
+                       "`python scripts/mkdocs_hooks.py --refresh-counts`")
+    for name in ("lenet", "mobilenet_v3_small", "efficientnet_b0"):
+        assert counts[name] == hooks.fresh_counts(name)
+
+
+@pytest.mark.heavy
+def test_model_counts_file_equals_fresh_counts_of_every_model():
+    import kzoo
+
+    hooks = _hooks()
+    counts = hooks.read_counts()
+    for name in kzoo.list_models():
+        assert counts[name] == hooks.fresh_counts(name), name
+
+
+def test_unknown_marker_stops_the_build():
+    hooks = _hooks()
 
     class Page:
         class file:

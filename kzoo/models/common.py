@@ -8,6 +8,7 @@ default and a minimum size (`obtain_input_shape`), an optional
 
 import math
 import numbers
+import textwrap
 
 import keras
 import numpy as np
@@ -142,7 +143,8 @@ def resolve_input_shape(input_shape, *, default_shape, min_size, model_name,
         and spatial != tuple(default_shape[:-1])
     ):
         raise ValueError(
-            f"When setting `include_top=True` and loading {weights!r} weights, the input "
+            f"Argument `input_shape`: when setting `include_top=True` and loading "
+            f"{weights!r} weights, the input "
             f"height and width of {model_name!r} must be {tuple(default_shape[:-1])}. "
             f"Received: input_shape={input_shape}"
         )
@@ -258,4 +260,60 @@ def check_classes(classes, include_top):
         )
     return classes
 
+
+# --------------------------------------------------------------------------- #
+# Docstrings
+# --------------------------------------------------------------------------- #
+
+
+def builder_docstring(*, title, summary, model_name, params, size, min_size, default_name,
+                      reference, url, weights_note="", input_note="", extra_args=()):
+    """The docstring of a keras.applications-style builder: the summary, the arguments every
+    such builder takes (plus `extra_args`, `(name, description)` pairs placed before `name`),
+    the paper and an example that checks the parameter count.
+
+    Args:
+        title: the first line, e.g. `"Instantiates DenseNet-121."`.
+        summary: the paragraph after it.
+        model_name: the registry name, for the example.
+        params: the parameter count with 1000 classes, for the example.
+        size: the default input size (height = width).
+        min_size: the minimum input size.
+        default_name: keras.applications' model name.
+        reference: the paper, as the registry holds it.
+        url: the paper's address.
+        weights_note: added to `weights="imagenet"`'s description.
+        input_note: added to `input_shape`'s description.
+        extra_args: the family's own arguments.
+    """
+    def wrap(name, text):
+        return textwrap.fill(f"{name}: {text}", width=78, initial_indent=" " * 8,
+                             subsequent_indent=" " * 12)
+
+    args = [
+        ("include_top", "whether to include the classifier. Defaults to `True`."),
+        ("weights", "`None` (random initialization), `\"imagenet\"` (keras.applications' "
+                    f"file, its URL and hash{weights_note}), or the path to a weights file "
+                    "(keras.applications' legacy HDF5 layout, a Keras `.weights.h5` or a "
+                    "`.keras` file). A first convolution trained on RGB is adapted to "
+                    "another channel count."),
+        ("input_tensor", "optional Keras tensor to use as the image input."),
+        ("input_shape", f"optional `(height, width, channels)`; height and width at least "
+                        f"{min_size}. Defaults to `({size}, {size}, 3)`.{input_note}"),
+        ("pooling", "without the top, `None` (4D feature map), `\"avg\"` or `\"max\"`."),
+        ("classes", "number of classes. Defaults to 1000."),
+        ("classifier_activation", "activation of `predictions`. Defaults to `\"softmax\"`."),
+        *extra_args,
+        ("name", f"model name. Defaults to keras.applications' `\"{default_name}\"`."),
+        ("conv_impl", "`\"native\"` or `\"im2col\"`, passed to every convolution and "
+                      "pooling layer."),
+    ]
+    lines = [title, "", *(f"    {line}" if line else "" for line in summary.splitlines()), "",
+             "    Args:", *(wrap(name, text) for name, text in args), "",
+             "    Returns:", "        A `keras.Model`.", "",
+             "    Reference:", f"        - [{reference}]({url})", "",
+             "    Examples:",
+             f"        >>> model = kzoo.create_model(\"{model_name}\", weights=None)",
+             "        >>> model.count_params()", f"        {params}", ""]
+    return "\n".join(lines)
 

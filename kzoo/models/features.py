@@ -37,6 +37,27 @@ def _output(model, layer):
     return layer.output
 
 
+_GLOBAL_POOLINGS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+
+
+def _pooled_operations(model):
+    """ids of the operations of `model` that compute from global poolings only.
+
+    Squeeze-excite branches (MobileNetV3, EfficientNet) pool the feature map
+    to 1×1 with `keepdims=True` and gate it back with a `Multiply`; their 1×1
+    maps are no stage. `Multiply` itself has a full-size input, so it is not
+    one of these.
+    """
+    pooled = set()
+    for depth in sorted(getattr(model, "_nodes_by_depth", {}), reverse=True):  # inputs first
+        for node in model._nodes_by_depth[depth]:
+            inbound = [t._keras_history.operation for t in node.input_tensors]
+            if isinstance(node.operation, _GLOBAL_POOLINGS) or (
+                    inbound and all(id(op) in pooled for op in inbound)):
+                pooled.add(id(node.operation))
+    return pooled
+
+
 def find_stages(model) -> list:
     """The stages of `model`: a list of dicts `name`, `reduction`, `channels`, `shape`.
 
@@ -51,10 +72,12 @@ def find_stages(model) -> list:
         )
     stages = []
     # (size, layer) of the smallest resolution seen so far; layers larger than
-    # it (zero-padding before a strided layer) are skipped.
+    # it (zero-padding before a strided layer) are skipped, and so are
+    # squeeze-excite branches (1×1 maps computed from a global pooling).
     current = (input_hw[0] * input_hw[1], None)
+    pooled = _pooled_operations(model)
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
+        if isinstance(layer, keras.layers.InputLayer) or id(layer) in pooled:
             continue
         output = _output(model, layer)
         hw = _spatial(output.shape) if not isinstance(output, (list, tuple)) else None

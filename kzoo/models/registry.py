@@ -1,7 +1,8 @@
 """The model registry: `register_model`, `list_models`, `create_model`, `model_info`.
 
 A builder is registered once, with its metadata (family, default input shape,
-minimum input size, paper, available weights); everything else in kzoo (the
+minimum input size, paper, available weights, the published ImageNet top-1 of
+its `"imagenet"` weights); everything else in kzoo (the
 CLI, tuning, tests) reaches models by name through this registry, as timm does.
 """
 
@@ -30,6 +31,7 @@ class ModelEntry:
     reference: str = ""
     weights: tuple = ()
     defaults: dict = dataclasses.field(default_factory=dict)
+    top1: Optional[float] = None
 
 
 _REGISTRY: dict = {}
@@ -46,12 +48,16 @@ def register_model(
     reference: str = "",
     weights=(),
     defaults: Optional[dict] = None,
+    top1: Optional[float] = None,
 ):
     """Registers a builder function under `name` (default: the function's name).
 
     Usable bare (`@register_model`) or with metadata
     (`@register_model(family="resnet", min_input_size=32)`). Registering a name
-    twice warns and the newer builder wins.
+    twice warns and the newer builder wins. `top1` is the published ImageNet
+    top-1 accuracy, in percent, of the model's `"imagenet"` weights
+    (keras.applications' table), or `None`; `model_info` returns it as
+    `"imagenet_top1"`.
 
     Examples:
         >>> @kzoo.models.register_model(family="custom", default_input_shape=(28, 28, 1))
@@ -59,6 +65,11 @@ def register_model(
         ...     ...
         >>> kzoo.create_model("tiny_cnn", classes=3)
     """
+
+    if top1 is not None and (isinstance(top1, bool) or not isinstance(top1, (int, float))
+                             or not 0 < top1 <= 100):
+        raise ValueError("Argument `top1` must be None or an accuracy in percent, in (0, 100]. "
+                         f"Received: top1={top1!r}")
 
     def decorator(builder):
         key = name or builder.__name__
@@ -77,6 +88,7 @@ def register_model(
             reference=reference,
             weights=tuple(weights),
             defaults=dict(defaults or {}),
+            top1=None if top1 is None else float(top1),
         )
         _INFO_CACHE.pop(key, None)
         return builder
@@ -177,6 +189,9 @@ def model_info(name: str) -> dict:
 
     FLOPs are counted as 2 × multiply-accumulates of the forward pass of one
     image (see `kzoo.models.flops.count_flops`). The first call builds the model.
+    `"imagenet_top1"` is the published ImageNet top-1 accuracy (percent) of the
+    model's `"imagenet"` weights, as keras.applications reports it, or `None`
+    for a model without them.
     """
     entry = get_entry(name)
     if name not in _INFO_CACHE:
@@ -195,4 +210,5 @@ def model_info(name: str) -> dict:
         "min_input_size": entry.min_input_size,
         "reference": entry.reference,
         "weights": list(entry.weights) + pretrained.tags(name),
+        "imagenet_top1": entry.top1,
     }

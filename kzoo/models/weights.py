@@ -41,13 +41,18 @@ class PretrainedWeights:
     notop_url: str
     notop_hash: str
     classes: int = 1000
+    #: The names keras.applications caches the files under, where they are not the URLs'
+    #: (NASNet's); empty: the URL's base name.
+    top_file: str = ""
+    notop_file: str = ""
 
     def fetch(self, include_top, *, model_name="", tag="imagenet"):
         """The local path of the file, downloaded into Keras's cache when missing."""
-        url, file_hash = (
-            (self.top_url, self.top_hash) if include_top else (self.notop_url, self.notop_hash)
+        url, file_hash, filename = (
+            (self.top_url, self.top_hash, self.top_file) if include_top
+            else (self.notop_url, self.notop_hash, self.notop_file)
         )
-        filename = os.path.basename(url)
+        filename = filename or os.path.basename(url)
         try:
             return keras.utils.get_file(filename, url, cache_subdir="models",
                                         file_hash=file_hash)
@@ -314,6 +319,15 @@ def _assign(model, saved, *, source):
                 f"file's layer {name!r} holds {len(values)}. Received: weights={source!r}"
             )
         for variable, value in zip(variables, values):
+            if (value.ndim == 4 and value.shape[2] == 1 and value.shape[3] > 1
+                    and tuple(variable.shape) == value.shape[:2] + (value.shape[3], 1)
+                    and (hasattr(layer, "depthwise_kernel")
+                         or isinstance(layer, keras.layers.DepthwiseConv2D))):
+                # A depthwise convolution written as a grouped `Conv2D(groups=C)` (keras.
+                # applications' ConvNeXt) has a kernel (kh, kw, 1, C); kzoo's DepthwiseConv2D's
+                # is (kh, kw, C, 1). Output channel c reads input channel c in both, and the
+                # entry [i, j, c] sits at the same place in memory: the kernel is a reshape.
+                value = value.reshape(tuple(variable.shape))
             if tuple(variable.shape) != value.shape and layer is first_conv and (
                 value.ndim == 4 and value.shape[:2] + value.shape[3:]
                 == tuple(variable.shape[:2]) + tuple(variable.shape[3:])
@@ -332,6 +346,10 @@ def _assign(model, saved, *, source):
                     f"{value.shape}. Received: weights={source!r}"
                 )
             variable.assign(value.astype(variable.dtype))
+        if hasattr(layer, "finalize_state"):
+            # A Normalization computes with constants made from its variables (as Keras's
+            # own legacy loader does, refresh them).
+            layer.finalize_state()
 
 
 def _with_input_channels(model, channels):

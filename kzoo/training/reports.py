@@ -26,7 +26,8 @@ def read_history(path):
     history = {}
     for epoch in sorted(rows):
         for key, value in rows[epoch].items():
-            history.setdefault(key, []).append(float(value) if value not in ("", None) else np.nan)
+            history.setdefault(key, []).append(
+                float(value) if value not in ("", None, "NA") else np.nan)  # NA: no validation
     return history
 
 

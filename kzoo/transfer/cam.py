@@ -12,9 +12,11 @@ Two methods, chosen from the model's head (`cam_method(model)` tells which):
 - `"grad-cam"` (Selvaraju et al. 2017) for every other convolutional model
   (LeNet's flatten + affine layers, VGG, a head with a hidden layer):
   `α_k = mean over (x, y) of ∂y_c/∂A_k(x, y)` and `M_c = ReLU(Σ_k α_k A_k)`,
-  `A` the last 4-D feature map before the head and `y_c` the class score
-  before the softmax. For a global-average + affine head Grad-CAM is
-  `ReLU(CAM) / (h·w)`, since there `∂y_c/∂A_k(x, y) = W[k, c] / (h·w)`.
+  `A` the last 4-D feature map before the head (for a top of 1×1
+  convolutions on a `keepdims` global average, as MobileNetV3's, the map
+  that pooling averages) and `y_c` the class score before the softmax.
+  For a global-average + affine head Grad-CAM is `ReLU(CAM) / (h·w)`,
+  since there `∂y_c/∂A_k(x, y) = W[k, c] / (h·w)`.
 
 The class score `y_c` is the output of the model's last weighted layer
 without its activation (a softmax layer or activation after it is skipped
@@ -35,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo import layers as kl
+from kzoo.transfer.heads import pooled_top_input
 
 __all__ = ["cam_method", "class_activation_map", "METHODS"]
 
@@ -118,6 +121,9 @@ def _last_feature_map(model, scores):
                 f"before any 4-D feature map. Received: model={model.name!r}")
         passed.append(layer.name)
         tensor = inputs[0]
+    # MobileNetV3's top (1×1 convolutions on a keepdims global average): its (1, 1)
+    # logits are not the last feature map; the pooling's input is.
+    tensor = pooled_top_input(tensor)
     if not _has_convolution(model, tensor):
         raise ValueError(
             f"Argument `model` has no convolutional feature map: the last 4-D tensor before "

@@ -15,7 +15,7 @@ import numpy as np
 from kzoo import layers as kl
 from kzoo.transfer.channels import CONVERSIONS, ConvertChannels
 
-__all__ = ["classifier", "feature_tensor", "HEAD_LAYER_NAMES", "POOLERS"]
+__all__ = ["classifier", "feature_tensor", "pooled_top_input", "HEAD_LAYER_NAMES", "POOLERS"]
 
 #: `pooling` -> the layer class of `pooler`.
 POOLERS = {
@@ -42,6 +42,50 @@ _HEAD_TYPES = (
     keras.layers.ReLU,
     keras.layers.Softmax,
 )
+
+
+_GLOBAL_POOLINGS = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+
+
+def _is_1x1_map(tensor):
+    shape = tuple(tensor.shape)
+    return len(shape) == 4 and shape[1] == 1 and shape[2] == 1
+
+
+def pooled_top_input(tensor):
+    """The input of the global pooling a 1×1 top starts with; else `tensor` itself.
+
+    MobileNetV3 (kzoo's and keras.applications') pools its last feature map
+    with `keepdims=True` and computes its hidden layer and class scores with
+    1×1 convolutions on the `(1, 1, C)` map (`conv_2`, `logits`, then
+    Flatten). Walking back from such a model's scores, the first 4-D tensor
+    is the `(1, 1, classes)` logits, not the last feature map. When
+    `tensor` is `(1, 1)` spatially and single-input layers with `(1, 1)`
+    outputs lead back from it to a `GlobalAveragePooling2D` or
+    `GlobalMaxPooling2D` (channels last), that pooling's input is returned.
+    Any other tensor (a 1×1 map of a convolutional trunk, whose chain
+    reaches a strided layer or a merge first) is returned as it is.
+
+    Args:
+        tensor: a symbolic 4-D tensor of a functional model's graph.
+
+    Returns:
+        A symbolic tensor of the same graph.
+    """
+    current = tensor
+    while _is_1x1_map(current):
+        layer, node_index, _ = current._keras_history
+        inputs = list(layer._inbound_nodes[node_index].input_tensors)
+        if len(inputs) != 1:
+            return tensor
+        if isinstance(layer, _GLOBAL_POOLINGS):
+            source = inputs[0]
+            if (getattr(layer, "data_format", "channels_last") == "channels_last"
+                    and len(source.shape) == 4):
+                return source
+            return tensor
+        current = inputs[0]
+    return tensor
 
 
 def _notice(message):
@@ -84,7 +128,10 @@ def feature_tensor(base):
     A base without its top returns its output when that is 4-D. Otherwise
     the walk goes back from the output over the layers a classification top
     is made of (Dense, `kzoo.layers.Affine`, Flatten, Reshape, Dropout,
-    global pooling, activations) to the last tensor with a 4-D output.
+    global pooling, activations) to the last tensor with a 4-D output. A
+    top of 1×1 convolutions on a `keepdims` global pooling (MobileNetV3's
+    `conv_2` and `logits`) is cut at the pooling's input
+    (`pooled_top_input`).
 
     Args:
         base: a functional `keras.Model` with one image input and one output.
@@ -112,6 +159,7 @@ def feature_tensor(base):
             )
         passed.append(layer.name)
         tensor = node.input_tensors[0]
+    tensor = pooled_top_input(tensor)  # MobileNetV3's 1×1-convolution top
     if any(tensor is x for x in base.inputs):
         raise ValueError(
             f"Argument `base` has no feature layers: its first 4-D tensor, walking back from "
@@ -213,7 +261,9 @@ def classifier(base, classes, *, pooling="avg", dropout=0.0, hidden_units=None,
     `include_top=True`, a trained `.keras` file) is cut at its last feature
     map: the walk back from its output over Dense / `kzoo.layers.Affine` /
     Flatten / Reshape / Dropout / global pooling / activation layers stops at
-    the last layer with a 4-D output. The base's own preprocessing (the zoo
+    the last layer with a 4-D output (MobileNetV3's top of 1×1 convolutions
+    on a `keepdims` global pooling is cut before that pooling, see
+    `feature_tensor`). The base's own preprocessing (the zoo
     checkpoints' `scale` / `standardize` layers, which take raw pixels 0–255)
     stays in front.
 

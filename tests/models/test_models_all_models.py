@@ -15,7 +15,14 @@ from model_helpers import min_input_shape
 
 CLASSES = 3
 HEAVY = {"resnet44", "resnet56", "resnet101", "resnet110", "resnet152",
-         "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
+         "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+         "efficientnet_b3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
+         "efficientnet_b7", "efficientnet_v2_b2", "efficientnet_v2_b3", "efficientnet_v2_s",
+         "efficientnet_v2_m", "efficientnet_v2_l",
+         "convnext_small", "convnext_base", "convnext_large", "convnext_xlarge",
+         "efficientnet_b1", "efficientnet_b2", "efficientnet_v2_b1",
+         "resnet101_v2", "resnet152_v2", "densenet169", "densenet201", "inception_resnet_v2",
+         "nasnet_large"}
 
 
 def _as_list(outputs):

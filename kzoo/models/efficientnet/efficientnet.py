@@ -60,6 +60,10 @@ VARIANTS = {
     "efficientnet_b6": ("efficientnetb6", 1.8, 2.6, 528, 0.5, 43_265_143),
     "efficientnet_b7": ("efficientnetb7", 2.0, 3.1, 600, 0.5, 66_658_687),
 }
+#: Published ImageNet top-1 (%) of each variant's "imagenet" weights (keras.applications' table).
+TOP1 = {"efficientnet_b0": 77.1, "efficientnet_b1": 79.1, "efficientnet_b2": 80.1,
+        "efficientnet_b3": 81.6, "efficientnet_b4": 82.9, "efficientnet_b5": 83.6,
+        "efficientnet_b6": 84.0, "efficientnet_b7": 84.3}
 
 
 def is_keras_imagenet_file(weights, stem):
@@ -155,52 +159,30 @@ def _builder(model_name):
 
     builder.__name__ = builder.__qualname__ = model_name
     builder.__module__ = __name__
-    builder.__doc__ = f"""Instantiates EfficientNet-{model_name[-2:].upper()}.
-
-    The architecture of `keras.applications.EfficientNet{model_name[-2:].upper()}` ({params:,}
-    parameters with 1000 classes), built from kzoo layers: B0's stages scaled
-    by width {width} and depth {depth}, at {size}×{size} by default. With
-    `include_preprocessing=True` (the default, as keras.applications) the
-    model takes pixels in [0, 255] and normalizes them itself.
-
-    Args:
-        input_shape: optional `(height, width, channels)`; height and width
-            at least 32. Defaults to `({size}, {size}, 3)`. Any channel count
-            loads the pretrained weights (1 channel: the RGB model on grey).
-        include_top: whether to include the classifier. Defaults to `True`.
-        weights: `None` (random initialization), `"imagenet"`
-            (keras.applications' file, its URL and MD5 hash; with the top the
-            input must be {size}×{size}), or the path to a weights file
-            (keras.applications' legacy HDF5 layout, a Keras `.weights.h5`
-            or a `.keras` file).
-        input_tensor: optional Keras tensor to use as the image input.
-        pooling: without the top, `None` (4D feature map), `"avg"` or `"max"`.
-        classes: number of classes. Defaults to 1000.
-        classifier_activation: activation of `predictions`. Defaults to
-            `"softmax"`.
-        include_preprocessing: whether the model starts with `Rescaling` and
-            ImageNet's `Normalization` (keras.applications always has them).
-            Without them it takes inputs already normalized. Defaults to `True`.
-        dropout_rate: dropout rate before `predictions`. Defaults to {dropout}.
-        drop_connect_rate: the stochastic-depth rate of the last block (rising
-            linearly from 0 at the first). Defaults to 0.2.
-        name: model name. Defaults to keras.applications' `"{stem}"`.
-        conv_impl: `"native"` or `"im2col"` for every convolution.
-
-    Returns:
-        A `keras.Model`.
-
-    Reference:
-        - [{REFERENCE}]({PAPER_URL})
-
-    Examples:
-        >>> model = kzoo.create_model("{model_name}", weights=None)
-        >>> model.count_params()
-        {params}
-    """
+    label = model_name[-2:].upper()
+    builder.__doc__ = common.builder_docstring(
+        title=f"Instantiates EfficientNet-{label}.",
+        summary=(f"The architecture of `keras.applications.EfficientNet{label}` ({params:,}\n"
+                 "parameters with 1000 classes), built from kzoo layers: B0's stages scaled\n"
+                 f"by width {width} and depth {depth}, at {size}×{size} by default. With\n"
+                 "`include_preprocessing=True` (the default, as keras.applications) the\n"
+                 "model takes pixels in [0, 255] and normalizes them itself."),
+        model_name=model_name, params=params, size=size, min_size=32, default_name=stem,
+        reference=REFERENCE, url=PAPER_URL,
+        weights_note=f"; with the top the input must be {size}×{size}",
+        input_note=" Any channel count loads the pretrained weights (1 channel: the RGB "
+                   "model on grey).",
+        extra_args=[
+            ("include_preprocessing", "whether the model starts with `Rescaling` and "
+             "ImageNet's `Normalization` (keras.applications always has them). Without them "
+             "it takes inputs already normalized. Defaults to `True`."),
+            ("dropout_rate", f"dropout rate before `predictions`. Defaults to {dropout}."),
+            ("drop_connect_rate", "the stochastic-depth rate of the last block (rising "
+             "linearly from 0 at the first). Defaults to 0.2."),
+        ])
     return register_model(family="efficientnet", default_input_shape=(size, size, 3),
                           min_input_size=32, reference=REFERENCE,
-                          weights=tuple(PRESETS[stem]))(builder)
+                          weights=tuple(PRESETS[stem]), top1=TOP1[model_name])(builder)
 
 
 efficientnet_b0 = _builder("efficientnet_b0")

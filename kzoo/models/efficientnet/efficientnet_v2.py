@@ -80,6 +80,10 @@ VARIANTS = {
     "efficientnet_v2_m": ("efficientnetv2-m", "m", 1.0, 1.0, 480, 54_431_388),
     "efficientnet_v2_l": ("efficientnetv2-l", "l", 1.0, 1.0, 480, 119_027_848),
 }
+#: Published ImageNet top-1 (%) of each variant's "imagenet" weights (keras.applications' table).
+TOP1 = {"efficientnet_v2_b0": 78.7, "efficientnet_v2_b1": 79.8, "efficientnet_v2_b2": 80.5,
+        "efficientnet_v2_b3": 82.0, "efficientnet_v2_s": 83.9, "efficientnet_v2_m": 85.3,
+        "efficientnet_v2_l": 85.7}
 
 
 def preprocessing(x, *, kind, channels, pretrained):
@@ -180,52 +184,29 @@ def _builder(model_name):
 
     builder.__name__ = builder.__qualname__ = model_name
     builder.__module__ = __name__
-    builder.__doc__ = f"""Instantiates EfficientNetV2-{label}.
-
-    The architecture of `keras.applications.EfficientNetV2{label}` ({params:,}
-    parameters with 1000 classes), built from kzoo layers: fused MBConv
-    stages, then MBConv stages with squeeze-excite, scaled by width {width}
-    and depth {depth}, at {size}×{size} by default. With
-    `include_preprocessing=True` (the default, as keras.applications) the
-    model takes pixels in [0, 255] ({preprocessing_text}).
-
-    Args:
-        input_shape: optional `(height, width, channels)`; height and width
-            at least 32. Defaults to `({size}, {size}, 3)`. Any channel count
-            loads the pretrained weights (1 channel: the RGB model on grey).
-        include_top: whether to include the classifier. Defaults to `True`.
-        weights: `None` (random initialization), `"imagenet"`
-            (keras.applications' file, its URL and MD5 hash; with the top the
-            input must be {size}×{size}), or the path to a weights file
-            (keras.applications' legacy HDF5 layout, a Keras `.weights.h5`
-            or a `.keras` file).
-        input_tensor: optional Keras tensor to use as the image input.
-        pooling: without the top, `None` (4D feature map), `"avg"` or `"max"`.
-        classes: number of classes. Defaults to 1000.
-        classifier_activation: activation of `predictions`. Defaults to
-            `"softmax"`.
-        include_preprocessing: whether the model starts with its
-            preprocessing layers. Defaults to `True`.
-        dropout_rate: dropout rate before `predictions`. Defaults to 0.2.
-        drop_connect_rate: the stochastic-depth rate of the last block (rising
-            linearly from 0 at the first). Defaults to 0.2.
-        name: model name. Defaults to keras.applications' `"{stem}"`.
-        conv_impl: `"native"` or `"im2col"` for every convolution.
-
-    Returns:
-        A `keras.Model`.
-
-    Reference:
-        - [{REFERENCE}]({PAPER_URL})
-
-    Examples:
-        >>> model = kzoo.create_model("{model_name}", weights=None)
-        >>> model.count_params()
-        {params}
-    """
+    builder.__doc__ = common.builder_docstring(
+        title=f"Instantiates EfficientNetV2-{label}.",
+        summary=(f"The architecture of `keras.applications.EfficientNetV2{label}` ({params:,}\n"
+                 "parameters with 1000 classes), built from kzoo layers: fused MBConv\n"
+                 "stages, then MBConv stages with squeeze-excite, scaled by width\n"
+                 f"{width} and depth {depth}, at {size}×{size} by default. With\n"
+                 "`include_preprocessing=True` (the default, as keras.applications) the\n"
+                 f"model takes pixels in [0, 255] ({preprocessing_text})."),
+        model_name=model_name, params=params, size=size, min_size=32, default_name=stem,
+        reference=REFERENCE, url=PAPER_URL,
+        weights_note=f"; with the top the input must be {size}×{size}",
+        input_note=" Any channel count loads the pretrained weights (1 channel: the RGB "
+                   "model on grey).",
+        extra_args=[
+            ("include_preprocessing", "whether the model starts with its preprocessing "
+             "layers. Defaults to `True`."),
+            ("dropout_rate", "dropout rate before `predictions`. Defaults to 0.2."),
+            ("drop_connect_rate", "the stochastic-depth rate of the last block (rising "
+             "linearly from 0 at the first). Defaults to 0.2."),
+        ])
     return register_model(family="efficientnet_v2", default_input_shape=(size, size, 3),
                           min_input_size=32, reference=REFERENCE,
-                          weights=tuple(PRESETS[stem]))(builder)
+                          weights=tuple(PRESETS[stem]), top1=TOP1[model_name])(builder)
 
 
 efficientnet_v2_b0 = _builder("efficientnet_v2_b0")

@@ -142,7 +142,7 @@ BLOCK_FUNCTIONS = {
 
 
 @register_model(family="inception", default_input_shape=(299, 299, 3), min_input_size=75,
-                reference=REFERENCE, weights=tuple(PRESETS["inception_v3"]))
+                reference=REFERENCE, weights=tuple(PRESETS["inception_v3"]), top1=77.9)
 def inception_v3(*, include_top=True, weights=None, input_tensor=None, input_shape=None,
                  pooling=None, classes=1000, classifier_activation="softmax",
                  name="inception_v3", conv_impl="native"):

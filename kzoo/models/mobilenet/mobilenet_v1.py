@@ -56,7 +56,7 @@ def depthwise_separable_block(x, filters, *, alpha, depth_multiplier, strides, c
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), min_input_size=32,
-                reference=REFERENCE, weights=tuple(PRESETS["mobilenet"]))
+                reference=REFERENCE, weights=tuple(PRESETS["mobilenet"]), top1=70.4)
 def mobilenet(*, input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3,
               include_top=True, weights=None, input_tensor=None, pooling=None, classes=1000,
               classifier_activation="softmax", name=None, conv_impl="native"):

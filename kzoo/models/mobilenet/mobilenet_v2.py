@@ -74,7 +74,7 @@ def inverted_residual_block(x, filters, *, expansion, strides, alpha, conv_impl,
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), min_input_size=32,
-                reference=REFERENCE, weights=tuple(PRESETS["mobilenet_v2"]))
+                reference=REFERENCE, weights=tuple(PRESETS["mobilenet_v2"]), top1=71.3)
 def mobilenet_v2(*, input_shape=None, alpha=1.0, include_top=True, weights=None,
                  input_tensor=None, pooling=None, classes=1000,
                  classifier_activation="softmax", name=None, conv_impl="native"):

@@ -196,7 +196,7 @@ def _mobilenet_v3(model_type, *, input_shape, alpha, minimalistic, include_top, 
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), min_input_size=32,
-                reference=REFERENCE, weights=tuple(PRESETS["mobilenet_v3_small"]))
+                reference=REFERENCE, weights=tuple(PRESETS["mobilenet_v3_small"]), top1=68.1)
 def mobilenet_v3_small(*, input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
                        weights=None, input_tensor=None, classes=1000, pooling=None,
                        dropout_rate=0.2, classifier_activation="softmax",
@@ -259,7 +259,7 @@ def mobilenet_v3_small(*, input_shape=None, alpha=1.0, minimalistic=False, inclu
 
 
 @register_model(family="mobilenet", default_input_shape=(224, 224, 3), min_input_size=32,
-                reference=REFERENCE, weights=tuple(PRESETS["mobilenet_v3_large"]))
+                reference=REFERENCE, weights=tuple(PRESETS["mobilenet_v3_large"]), top1=75.6)
 def mobilenet_v3_large(*, input_shape=None, alpha=1.0, minimalistic=False, include_top=True,
                        weights=None, input_tensor=None, classes=1000, pooling=None,
                        dropout_rate=0.2, classifier_activation="softmax",

@@ -162,6 +162,11 @@ _DOC = """Instantiates {title} (ResNet v1, {kind} blocks {blocks}).
     """
 
 
+#: Published ImageNet top-1 (%) of the models with keras.applications' "imagenet" weights
+#: (keras.applications' table).
+TOP1 = {"resnet50": 74.9, "resnet101": 76.4, "resnet152": 76.6}
+
+
 def _make(variant):
     kind, blocks = VARIANTS[variant]
     has_keras_twin = kind == "bottleneck"
@@ -193,6 +198,7 @@ def _make(variant):
         min_input_size=32,
         reference=REFERENCE,
         weights=tuple(PRESETS.get(variant, {})),
+        top1=TOP1.get(variant),
     )
 
 

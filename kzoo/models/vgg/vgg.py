@@ -104,6 +104,11 @@ _CONFIGS = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 _COUNTS = {"vgg16": "138,357,544", "vgg19": "143,667,240"}
 
 
+#: Published ImageNet top-1 (%) of the models with keras.applications' "imagenet" weights
+#: (keras.applications' table).
+TOP1 = {"vgg16": 71.3, "vgg19": 71.3}
+
+
 def _make(variant, batch_norm):
     model_name = variant + ("_bn" if batch_norm else "")
 
@@ -136,6 +141,7 @@ def _make(variant, batch_norm):
     return register_model(
         builder, family="vgg", default_input_shape=(224, 224, 3), min_input_size=32,
         reference=REFERENCE, weights=tuple(PRESETS.get(variant, {})) if not batch_norm else (),
+        top1=None if batch_norm else TOP1.get(variant),
     )
 
 
