@@ -1,5 +1,5 @@
 """kzoo layers: Im2Col, Conv2D, depthwise and separable convolution, squeeze-and-excitation,
-pooling, Affine, BatchNorm, Maxout, LocalResponseNorm.
+pooling, Affine, BatchNorm, Maxout, LocalResponseNorm, DropPath (stochastic depth), LayerScale.
 
 Every layer is registered for Keras serialization under the `kzoo` package.
 """
@@ -8,7 +8,9 @@ from kzoo.layers.affine import Affine
 from kzoo.layers.batch_norm import BatchNorm
 from kzoo.layers.conv2d import Conv2D
 from kzoo.layers.depthwise_conv2d import DepthwiseConv2D
+from kzoo.layers.drop_path import DropPath
 from kzoo.layers.im2col import Im2Col, im2col
+from kzoo.layers.layer_scale import LayerScale
 from kzoo.layers.local_response_norm import LocalResponseNorm
 from kzoo.layers.maxout import Maxout
 from kzoo.layers.pooling import AvgPool2D, MaxPool2D
@@ -21,7 +23,9 @@ __all__ = [
     "BatchNorm",
     "Conv2D",
     "DepthwiseConv2D",
+    "DropPath",
     "Im2Col",
+    "LayerScale",
     "LocalResponseNorm",
     "MaxPool2D",
     "Maxout",

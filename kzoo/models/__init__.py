@@ -13,8 +13,8 @@ from kzoo.models.flops import count_flops
 from kzoo.models.features import feature_extractor
 
 # Importing the families registers their builders.
-from kzoo.models import (alexnet, efficientnet, inception, lenet, maxout, mlp,  # noqa: F401
-                         mobilenet, resnet, vgg)
+from kzoo.models import (alexnet, convnext, densenet, efficientnet, inception, lenet,  # noqa: F401
+                         maxout, mlp, mobilenet, nasnet, resnet, vgg, xception)
 from kzoo.layers import LocalResponseNorm  # re-exported for compatibility
 
 __all__ = [

@@ -50,7 +50,45 @@ def test_model_info():
         tags = sorted(e["tag"] for e in json.load(f)["checkpoints"]
                       if e["architecture"] == "lenet")
     assert tags and info["weights"] == tags
-    assert kzoo.model_info("resnet50")["weights"][0] == "imagenet"
+    assert info["imagenet_top1"] is None  # no "imagenet" weights, no published top-1
+    resnet50 = kzoo.model_info("resnet50")
+    assert resnet50["weights"][0] == "imagenet" and resnet50["imagenet_top1"] == 74.9
+
+
+# keras.applications' published top-1 (%) of each "imagenet" file: its table at
+# keras.io/api/applications, and for MobileNetV3 the float alpha=1.0 rows of the docstring
+# of keras/src/applications/mobilenet_v3.py.
+TOP1 = {
+    "vgg16": 71.3, "vgg19": 71.3, "resnet50": 74.9, "resnet101": 76.4, "resnet152": 76.6,
+    "inception_v3": 77.9, "mobilenet": 70.4, "mobilenet_v2": 71.3,
+    "mobilenet_v3_small": 68.1, "mobilenet_v3_large": 75.6,
+    "efficientnet_b0": 77.1, "efficientnet_b1": 79.1, "efficientnet_b2": 80.1,
+    "efficientnet_b3": 81.6, "efficientnet_b4": 82.9, "efficientnet_b5": 83.6,
+    "efficientnet_b6": 84.0, "efficientnet_b7": 84.3,
+    "efficientnet_v2_b0": 78.7, "efficientnet_v2_b1": 79.8, "efficientnet_v2_b2": 80.5,
+    "efficientnet_v2_b3": 82.0, "efficientnet_v2_s": 83.9, "efficientnet_v2_m": 85.3,
+    "efficientnet_v2_l": 85.7,
+    "resnet50_v2": 76.0, "resnet101_v2": 77.2, "resnet152_v2": 78.0,
+    "densenet121": 75.0, "densenet169": 76.2, "densenet201": 77.3,
+    "xception": 79.0, "inception_resnet_v2": 80.3, "nasnet_mobile": 74.4, "nasnet_large": 82.5,
+    "convnext_tiny": 81.3, "convnext_small": 82.3, "convnext_base": 85.3, "convnext_large": 86.3,
+    "convnext_xlarge": 86.7,
+}
+
+
+def test_every_model_with_imagenet_weights_has_its_published_top1():
+    # From the registry entries (model_info would build every model): a top-1 exactly where
+    # there are "imagenet" weights, each the published number.
+    top1 = {name: registry.get_entry(name).top1 for name in kzoo.list_models()}
+    with_imagenet = {name for name in top1 if "imagenet" in registry.get_entry(name).weights}
+    assert with_imagenet == set(TOP1)
+    assert {name: value for name, value in top1.items() if value is not None} == TOP1
+
+
+@pytest.mark.parametrize("top1", [0, 100.5, -3.0, True, "77.1"])
+def test_register_model_refuses_a_top1_that_is_no_percentage(top1):
+    with pytest.raises(ValueError, match=r"Argument `top1`.*Received: top1="):
+        kzoo.models.register_model(family="custom", top1=top1)
 
 
 def test_register_custom_model_duplicate_warns_and_roundtrips(tmp_path):
@@ -66,7 +104,8 @@ def test_register_custom_model_duplicate_warns_and_roundtrips(tmp_path):
         assert "tiny_cnn" in kzoo.list_models("tiny*")
         model = kzoo.create_model("tiny_cnn", classes=2)
         assert model.output.shape == (None, 2)
-        assert kzoo.model_info("tiny_cnn")["family"] == "custom"
+        info = kzoo.model_info("tiny_cnn")
+        assert info["family"] == "custom" and info["imagenet_top1"] is None
         path = tmp_path / "tiny.keras"
         model.save(path)
         x = np.ones((1, 8, 8, 1), "float32")

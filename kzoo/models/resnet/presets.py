@@ -31,4 +31,19 @@ PRESETS = {
             "resnet152", "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"
         )
     },
+    "resnet50_v2": {
+        "imagenet": _imagenet(
+            "resnet50v2", "3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"
+        )
+    },
+    "resnet101_v2": {
+        "imagenet": _imagenet(
+            "resnet101v2", "6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"
+        )
+    },
+    "resnet152_v2": {
+        "imagenet": _imagenet(
+            "resnet152v2", "a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"
+        )
+    },
 }
