@@ -66,7 +66,8 @@ HEAVY = {"efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_
          "efficientnet_v2_b2", "efficientnet_v2_b3", "efficientnet_v2_s",
          "efficientnet_v2_m", "efficientnet_v2_l",
          "convnext_small", "convnext_base", "convnext_large", "convnext_xlarge",
-         "resnet101_v2", "resnet152_v2", "densenet169", "densenet201", "xception",
+         "resnet50_v2", "resnet101_v2", "resnet152_v2", "densenet121", "densenet169",
+         "densenet201", "xception",
          "inception_resnet_v2", "nasnet_mobile", "nasnet_large"}
 
 

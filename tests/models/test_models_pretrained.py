@@ -50,7 +50,10 @@ def test_the_package_reads_the_repository_manifest():
 
 
 @pytest.mark.skipif(not os.path.exists(FASHION), reason="Fashion-MNIST is not installed")
-@pytest.mark.parametrize("entry", ENTRIES, ids=[e["name"] for e in ENTRIES])
+@pytest.mark.parametrize("entry", [
+    # ResNet-9's test-time augmentation doubles its 10,000 images (about 35 s): heavy.
+    pytest.param(e, marks=pytest.mark.heavy) if e.get("config", {}).get("tta") else e
+    for e in ENTRIES], ids=[e["name"] for e in ENTRIES])
 def test_shipped_checkpoint_reaches_its_manifest_accuracy(entry):
     # A recipe trained with --tta reports (and ships) the accuracy of the image and its flip.
     tta = entry.get("config", {}).get("tta", False)
