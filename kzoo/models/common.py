@@ -88,6 +88,11 @@ def correct_pad(x, kernel_size):
     return ((half - adjust[0], half), (half - adjust[1], half))
 
 
+def grey_to_rgb(x):
+    """[g] -> [g, g, g]: a 1-channel model with pretrained weights is the RGB model on grey."""
+    return keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+
+
 def as_shape_tuple(input_shape, model_name, rank=None):
     """`input_shape` as a tuple; anything but a list or tuple is a `ValueError`."""
     if not isinstance(input_shape, (tuple, list)):

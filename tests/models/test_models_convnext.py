@@ -334,17 +334,29 @@ def test_no_layer_scale(rng):
 
 
 @pytest.mark.heavy
-def test_grey_model_with_an_rgb_legacy_file_sums_the_stem_kernel(references):
+def test_grey_model_with_an_rgb_legacy_file_is_the_rgb_model_on_grey(references):
+    # With its preprocessing, a grey model repeats g to [g, g, g] before the RGB
+    # normalization its weights were trained with; without it the stem kernel is summed
+    # over the RGB channels (timm's adapt_input_conv), so g gives the RGB output on [g, g, g].
     ref = references("convnext_tiny", TINY_NOTOP)
     rgb = kzoo.create_model("convnext_tiny", weights=ref.path, **TINY_NOTOP)
-    grey = kzoo.create_model("convnext_tiny", weights=ref.path,
-                             **{**TINY_NOTOP, "input_shape": (64, 64, 1)})
-    assert "convnext_tiny_prestem_normalization" not in [layer.name for layer in grey.layers]
-    kernel = grey.get_layer("convnext_tiny_stem").layers[0].kernel.numpy()
-    rgb_kernel = rgb.get_layer("convnext_tiny_stem").layers[0].kernel.numpy()
+    grey_shape = {**TINY_NOTOP, "input_shape": (64, 64, 1)}
+    grey = kzoo.create_model("convnext_tiny", weights=ref.path, **grey_shape)
+    assert grey.layers[1].name == "grey_to_rgb"
+    g = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 1)).astype("float32")
+    rgb_on_grey = np.asarray(rgb(np.repeat(g, 3, axis=-1)))
+    np.testing.assert_allclose(np.asarray(grey(g)), rgb_on_grey, atol=1e-4, rtol=1e-5)
+
+    raw = {**grey_shape, "include_preprocessing": False}
+    grey_raw = kzoo.create_model("convnext_tiny", weights=ref.path, **raw)
+    rgb_raw = kzoo.create_model("convnext_tiny", weights=ref.path,
+                                **{**TINY_NOTOP, "include_preprocessing": False})
+    kernel = grey_raw.get_layer("convnext_tiny_stem").layers[0].kernel.numpy()
+    rgb_kernel = rgb_raw.get_layer("convnext_tiny_stem").layers[0].kernel.numpy()
     np.testing.assert_allclose(kernel, rgb_kernel.sum(axis=2, keepdims=True), rtol=1e-6)
-    for a, b in zip(grey.weights[2:], rgb.weights[2:]):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_allclose(np.asarray(grey_raw(g)),
+                               np.asarray(rgb_raw(np.repeat(g, 3, axis=-1))), atol=1e-3,
+                               rtol=1e-4)
 
 
 # --------------------------------------------------------------------------- #

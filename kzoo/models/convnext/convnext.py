@@ -142,7 +142,11 @@ def convnext(model_name, *, include_top, weights, input_tensor, input_shape, poo
     )
     prefix = model_name  # keras.applications' default name: its files' layer names
     x = image
-    if include_preprocessing and input_shape[-1] == 3:
+    if include_preprocessing and input_shape[-1] == 1 and weights is not None:
+        # With pretrained weights a grey model is the RGB model on [g, g, g] (as EfficientNet):
+        # keras.applications would skip the normalization its weights were trained with.
+        x = common.grey_to_rgb(x)
+    if include_preprocessing and x.shape[-1] == 3:
         x = keras.layers.Normalization(mean=list(IMAGENET_MEAN), variance=list(IMAGENET_VARIANCE),
                                        name=f"{prefix}_prestem_normalization")(x)
 
@@ -214,7 +218,8 @@ def _builder(model_name):
             the input must be 224×224), or the path to a weights file
             (keras.applications' legacy HDF5 layout, a Keras `.weights.h5` or
             a `.keras` file). A stem trained on RGB is adapted to another
-            channel count.
+            channel count; a 1-channel model with pretrained weights and its
+            preprocessing repeats the grey channel to RGB first.
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: optional `(height, width, channels)`; height and width
             at least 32. Defaults to `(224, 224, 3)`.

@@ -164,8 +164,3 @@ def fused_mbconv(inputs, *, filters_in, filters_out, kernel_size, strides, expan
     if strides == 1 and filters_in == filters_out:
         x = residual(x, inputs, drop_rate=drop_rate, prefix=prefix)
     return x
-
-
-def grey_to_rgb(x):
-    """[g] -> [g, g, g]: a 1-channel model with pretrained weights is the RGB model on grey."""
-    return keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])

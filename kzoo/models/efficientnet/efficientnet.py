@@ -81,7 +81,7 @@ def preprocessing(x, *, channels, pretrained, std_fix):
     keras.applications' correction for its ImageNet files.
     """
     if channels == 1 and pretrained:
-        x = blocks.grey_to_rgb(x)
+        x = common.grey_to_rgb(x)
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
     x = keras.layers.Normalization(axis=-1, name="normalization")(x)
     if std_fix:

@@ -95,7 +95,7 @@ def preprocessing(x, *, kind, channels, pretrained):
     to RGB first instead, so the model is exactly the RGB model on [g, g, g].
     """
     if channels == 1 and pretrained:
-        x = blocks.grey_to_rgb(x)
+        x = common.grey_to_rgb(x)
         channels = 3
     if kind == "b" and channels == 3:
         x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(x)
