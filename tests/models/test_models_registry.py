@@ -131,3 +131,31 @@ def test_builders_take_keyword_arguments_only():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         kzoo.create_model("lenet", include_top=False, pooling="avg")
+
+
+#: Every keras.applications model -> its registered kzoo twin.
+KERAS_APPLICATIONS = {
+    "VGG16": "vgg16", "VGG19": "vgg19", "Xception": "xception",
+    "ResNet50": "resnet50", "ResNet101": "resnet101", "ResNet152": "resnet152",
+    "ResNet50V2": "resnet50_v2", "ResNet101V2": "resnet101_v2", "ResNet152V2": "resnet152_v2",
+    "InceptionV3": "inception_v3", "InceptionResNetV2": "inception_resnet_v2",
+    "MobileNet": "mobilenet", "MobileNetV2": "mobilenet_v2",
+    "MobileNetV3Small": "mobilenet_v3_small", "MobileNetV3Large": "mobilenet_v3_large",
+    "DenseNet121": "densenet121", "DenseNet169": "densenet169", "DenseNet201": "densenet201",
+    "NASNetMobile": "nasnet_mobile", "NASNetLarge": "nasnet_large",
+    **{f"EfficientNetB{i}": f"efficientnet_b{i}" for i in range(8)},
+    **{f"EfficientNetV2B{i}": f"efficientnet_v2_b{i}" for i in range(4)},
+    **{f"EfficientNetV2{s}": f"efficientnet_v2_{s.lower()}" for s in "SML"},
+    **{f"ConvNeXt{s}": f"convnext_{s.lower()}" for s in ("Tiny", "Small", "Base", "Large",
+                                                         "XLarge")},
+}
+
+
+def test_every_keras_applications_model_has_a_registered_twin_with_its_weights():
+    available = {name for name in dir(keras.applications) if name[0].isupper()}
+    assert available == set(KERAS_APPLICATIONS)  # a model keras adds fails here
+    registered = set(kzoo.list_models())
+    assert not set(KERAS_APPLICATIONS.values()) - registered
+    for keras_name, name in KERAS_APPLICATIONS.items():
+        entry = registry.get_entry(name)
+        assert "imagenet" in entry.weights, name
