@@ -152,6 +152,11 @@ def _multipliers(model, *, base_lr_factor, layer_decay):
         if layer.weights:
             decay = 1.0 if layer_decay is None else layer_decay ** (n - stage_of[layer.name])
             multipliers[layer.name] = base_lr_factor * decay
+            # A nested model's (ConvNeXt's Sequential stem) variables are named after its
+            # own layers in one session and after the model in another (a loaded .keras
+            # file): name both, so a saved optimizer state loads into the same groups.
+            for inner in getattr(layer, "layers", ()):
+                multipliers[inner.name] = base_lr_factor * decay
     return multipliers
 
 

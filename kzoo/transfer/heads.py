@@ -41,6 +41,9 @@ _HEAD_TYPES = (
     keras.layers.Activation,
     keras.layers.ReLU,
     keras.layers.Softmax,
+    # ConvNeXt's head (and keras.applications' ConvNeXt without top) normalizes the pooled
+    # features; on a 4-D map the walk has already stopped.
+    keras.layers.LayerNormalization,
 )
 
 
@@ -128,7 +131,8 @@ def feature_tensor(base):
     A base without its top returns its output when that is 4-D. Otherwise
     the walk goes back from the output over the layers a classification top
     is made of (Dense, `kzoo.layers.Affine`, Flatten, Reshape, Dropout,
-    global pooling, activations) to the last tensor with a 4-D output. A
+    global pooling, activations, LayerNormalization) to the last tensor with
+    a 4-D output. A
     top of 1×1 convolutions on a `keepdims` global pooling (MobileNetV3's
     `conv_2` and `logits`) is cut at the pooling's input
     (`pooled_top_input`).
@@ -154,7 +158,8 @@ def feature_tensor(base):
                 f"Argument `base`: cannot find the last feature map of {base.name!r}: walking "
                 f"back from its output over the classification top ({passed or 'nothing'}) "
                 f"met layer {layer.name!r} ({type(layer).__name__}), which is not a head layer "
-                f"(Dense, Affine, Flatten, Reshape, Dropout, global pooling, activation), "
+                f"(Dense, Affine, Flatten, Reshape, Dropout, global pooling, activation, "
+                f"LayerNormalization), "
                 f"before any 4-D output. Received: base={base.name!r}"
             )
         passed.append(layer.name)

@@ -153,3 +153,37 @@ def test_bad_models_and_data(lenet_features, rng):
     model = kzoo.transfer.classifier(lenet_features, 3)
     with pytest.raises(ValueError, match="`train_data` must be a tf.data.Dataset"):
         kzoo.transfer.fine_tune(model, data[0])
+
+
+def _nested_base():
+    """A small base in ConvNeXt's shape: a nested Sequential stem, and a pooled
+    LayerNormalization at the end (keras.applications' ConvNeXt without its top)."""
+    inputs = keras.Input((16, 16, 3))
+    stem = keras.Sequential([keras.layers.Conv2D(8, 4, strides=4, name="stem_conv"),
+                             keras.layers.LayerNormalization(name="stem_ln")], name="stem")
+    x = stem(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="block_conv")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.LayerNormalization(name="pooled_ln")(x)
+    return keras.Model(inputs, x, name="nested_base")
+
+
+def test_layer_decay_on_a_nested_base_saves_and_loads_with_its_optimizer(tmp_path):
+    # The walk to the feature map passes the pooled LayerNormalization; the layer-wise
+    # optimizer's groups hold the nested stem's variables under either of their paths, so
+    # the saved optimizer state loads back into the same groups.
+    model = kzoo.transfer.classifier(_nested_base(), 3)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (12, 16, 16, 3)).astype("float32")
+    y = np.arange(12) % 3
+    kzoo.transfer.fine_tune(model, (x, y), mode="full", epochs=1, layer_decay=0.5,
+                            batch_size=4, verbose=0)
+    assert isinstance(model.optimizer, LayerwiseOptimizer)
+    assert {"stem", "stem_conv", "stem_ln"} <= set(model.optimizer.multipliers)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+    for saved, loaded in zip(model.optimizer.variables, restored.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
