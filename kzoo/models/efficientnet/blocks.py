@@ -164,3 +164,28 @@ def fused_mbconv(inputs, *, filters_in, filters_out, kernel_size, strides, expan
     if strides == 1 and filters_in == filters_out:
         x = residual(x, inputs, drop_rate=drop_rate, prefix=prefix)
     return x
+
+
+def make_builder(model_name, build, *, dropout_rate, module):
+    """The registered builder of `model_name`: keras.applications' arguments and the family's
+    own (`include_preprocessing`, `dropout_rate`, `drop_connect_rate`), passed to `build`.
+    Both EfficientNet versions take the same arguments; only the default `dropout_rate`
+    differs per model."""
+    default_dropout = dropout_rate
+
+    def builder(*, input_shape=None, include_top=True, weights=None, input_tensor=None,
+                pooling=None, classes=1000, classifier_activation="softmax",
+                include_preprocessing=True, dropout_rate=default_dropout, drop_connect_rate=0.2,
+                name=None, conv_impl="native"):
+        return build(
+            model_name, include_top=include_top, weights=weights, input_tensor=input_tensor,
+            input_shape=input_shape, pooling=pooling, classes=classes,
+            classifier_activation=classifier_activation,
+            include_preprocessing=include_preprocessing, dropout_rate=dropout_rate,
+            drop_connect_rate=drop_connect_rate, name=name, conv_impl=conv_impl,
+        )
+
+    builder.__name__ = builder.__qualname__ = model_name
+    builder.__module__ = module
+    return builder
+

@@ -144,21 +144,7 @@ def _efficientnet(model_name, *, include_top, weights, input_tensor, input_shape
 
 def _builder(model_name):
     stem, width, depth, size, dropout, params = VARIANTS[model_name]
-
-    def builder(*, input_shape=None, include_top=True, weights=None, input_tensor=None,
-                pooling=None, classes=1000, classifier_activation="softmax",
-                include_preprocessing=True, dropout_rate=dropout, drop_connect_rate=0.2,
-                name=None, conv_impl="native"):
-        return _efficientnet(
-            model_name, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation,
-            include_preprocessing=include_preprocessing, dropout_rate=dropout_rate,
-            drop_connect_rate=drop_connect_rate, name=name, conv_impl=conv_impl,
-        )
-
-    builder.__name__ = builder.__qualname__ = model_name
-    builder.__module__ = __name__
+    builder = blocks.make_builder(model_name, _efficientnet, dropout_rate=dropout, module=__name__)
     label = model_name[-2:].upper()
     builder.__doc__ = common.builder_docstring(
         title=f"Instantiates EfficientNet-{label}.",

@@ -170,20 +170,7 @@ def _builder(model_name):
     preprocessing_text = ("`Rescaling(1/255)` and ImageNet's `Normalization`" if kind == "b"
                           else "`Rescaling(1/128, offset=-1)`")
 
-    def builder(*, input_shape=None, include_top=True, weights=None, input_tensor=None,
-                pooling=None, classes=1000, classifier_activation="softmax",
-                include_preprocessing=True, dropout_rate=0.2, drop_connect_rate=0.2,
-                name=None, conv_impl="native"):
-        return _efficientnet_v2(
-            model_name, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation,
-            include_preprocessing=include_preprocessing, dropout_rate=dropout_rate,
-            drop_connect_rate=drop_connect_rate, name=name, conv_impl=conv_impl,
-        )
-
-    builder.__name__ = builder.__qualname__ = model_name
-    builder.__module__ = __name__
+    builder = blocks.make_builder(model_name, _efficientnet_v2, dropout_rate=0.2, module=__name__)
     builder.__doc__ = common.builder_docstring(
         title=f"Instantiates EfficientNetV2-{label}.",
         summary=(f"The architecture of `keras.applications.EfficientNetV2{label}` ({params:,}\n"
