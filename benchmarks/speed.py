@@ -9,20 +9,30 @@ infer_batch_size, infer_img_size, param_count (millions), infer_gmacs`, and
 the same with `train_` — one file per mode, named
 `speed-{infer|train}-{precision}-nhwc-tf-{device}.csv`.
 
-Beside each zoo model that keras.applications also has (vgg16, vgg19,
-resnet50, resnet101, resnet152, inception_v3), the keras.applications model
-(`weights=None`, same input) is timed in the same process, its steps
-interleaved with the zoo model's, and the ratio zoo / keras.applications of
-samples per second is reported (goal: >= 0.98 for each pair, inference and
-training). `--conv-impl im2col` rows are added for the models small enough to
-time here (`--im2col-models`). On a GPU machine the device is in the file
-names and `mixed_float16` rows are added. Rows named `model.tag` (`VARIANTS`)
-time a registered model with other builder arguments: the zoo's
-Fashion-MNIST networks at 28×28×1. Each row is kept as soon as it is measured
-(`.speed-rows-{device}.json` in the output folder), so a killed run resumes;
-`--fresh` re-times everything.
+The batch follows the default input side: models at most `SMALL_SIDE` (64)
+pixels wide run at `--small-batch` (256), models wider than `LARGE_SIDE`
+(320: EfficientNet B4-B7 and V2-S/M/L, 380 to 600 pixels) at `--large-batch`
+(2), so that a step of the biggest stays seconds, not minutes, on 2 cores,
+and the others (224-300 pixels) at `--batch` (16).
 
-    python -m benchmarks speed                         # every model (tens of minutes on 2 cores)
+Beside each zoo model that keras.applications also has (`APPLICATIONS`:
+vgg16, vgg19, resnet50, resnet101, resnet152, inception_v3, the MobileNets
+V1, V2, V3 Small and Large, EfficientNet B0-B7 and EfficientNetV2 B0-B3,
+S, M, L), the keras.applications model (`weights=None`, same input, its
+other arguments at their defaults, as the zoo model's: both EfficientNets
+and MobileNetV3 include their preprocessing) is timed in the same process,
+its steps interleaved with the zoo model's, and the ratio zoo /
+keras.applications of samples per second is reported (goal: >= 0.98 for
+each pair, inference and training). `--conv-impl im2col` rows are added for
+the models small enough to time here (`--im2col-models`). On a GPU machine
+the device is in the file names and `mixed_float16` rows are added. Rows
+named `model.tag` (`VARIANTS`) time a registered model with other builder
+arguments: the zoo's Fashion-MNIST networks at 28×28×1. Each row is kept as
+soon as it is measured (`.speed-rows-{device}.json` in the output folder),
+so a killed run resumes; `--fresh` re-times everything. A run of some
+`--models` rewrites their rows and keeps the CSVs' rows of the other models.
+
+    python -m benchmarks speed                         # every model (hours on 2 cores)
     python -m benchmarks speed --models lenet,resnet50 --steps 5
 """
 
@@ -37,8 +47,14 @@ RESULTS = os.path.join(os.path.dirname(__file__), "results")
 #: The zoo models keras.applications also has, with its constructor names.
 APPLICATIONS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50",
                 "resnet101": "ResNet101", "resnet152": "ResNet152",
-                "inception_v3": "InceptionV3"}
+                "inception_v3": "InceptionV3", "mobilenet": "MobileNet",
+                "mobilenet_v2": "MobileNetV2", "mobilenet_v3_small": "MobileNetV3Small",
+                "mobilenet_v3_large": "MobileNetV3Large",
+                **{f"efficientnet_b{i}": f"EfficientNetB{i}" for i in range(8)},
+                **{f"efficientnet_v2_b{i}": f"EfficientNetV2B{i}" for i in range(4)},
+                **{f"efficientnet_v2_{s}": f"EfficientNetV2{s.upper()}" for s in "sml"}}
 SMALL_SIDE = 64  # models at most this wide run at the small-model batch
+LARGE_SIDE = 320  # models wider than this run at the large-model batch
 COLUMNS = ["model", "{m}_samples_per_sec", "{m}_step_time", "{m}_batch_size", "{m}_img_size",
            "param_count", "{m}_gmacs", "conv_impl", "precision", "device",
            "keras_applications_samples_per_sec", "ratio_vs_keras_applications"]
@@ -232,6 +248,19 @@ def throughput_table(rows):
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
+def batch_of(name, args):
+    """The batch of a row: by the default input side, `SMALL_SIDE` and `LARGE_SIDE`."""
+    shape = resolve(name)[1]["input_shape"]
+    if len(shape) < 3 or shape[0] <= SMALL_SIDE:  # the MLP's flat input is small
+        return args.small_batch
+    return args.large_batch if shape[0] > LARGE_SIDE else args.batch
+
+
+def base_name(row):
+    """The row name without `.im2col`: a registry name or a VARIANTS key."""
+    return row["model"][:-len(".im2col")] if row["conv_impl"] == "im2col" else row["model"]
+
+
 def row_key(name, mode, precision, conv_impl, batch, device):
     return f"{name}|{mode}|{precision}|{conv_impl}|{batch}|{device}"
 
@@ -281,8 +310,7 @@ def read_rows(results_dir=RESULTS, device="cpu", precisions=("float32", "mixed_f
             if os.path.exists(path):
                 rows += read_csv(path)
         for r in rows:
-            name = r["model"][:-len(".im2col")] if r["conv_impl"] == "im2col" else r["model"]
-            kept = cache.get(row_key(name, mode, r["precision"], r["conv_impl"],
+            kept = cache.get(row_key(base_name(r), mode, r["precision"], r["conv_impl"],
                                      r[f"{mode}_batch_size"], device), {})
             # The rows file's steps, if its row is the one the CSV holds.
             if kept.get(f"{mode}_samples_per_sec") == r[f"{mode}_samples_per_sec"]:
@@ -309,6 +337,29 @@ def docs_markdown(results_dir=RESULTS, device="cpu"):
     return text
 
 
+def merge_rows(rows, mode, precisions, results_dir, cache, device):
+    """`rows` and the rows of the other models in the CSVs of `mode` (with their timed steps
+    from the rows file, as `read_rows` takes them), in the registry's order then VARIANTS',
+    each `.im2col` row after its model's; rows of names no longer registered are dropped."""
+    import kzoo
+
+    order = {name: i for i, name in enumerate(kzoo.list_models() + list(VARIANTS))}
+    measured = {r["model"] for r in rows}
+    kept = []
+    for precision in precisions:
+        path = os.path.join(results_dir, f"speed-{mode}-{precision}-nhwc-tf-{device}.csv")
+        if os.path.exists(path):
+            kept += [r for r in read_csv(path)
+                     if r["model"] not in measured and base_name(r) in order]
+    for r in kept:
+        row = cache.get(row_key(base_name(r), mode, r["precision"], r["conv_impl"],
+                                r[f"{mode}_batch_size"], device), {})
+        if row.get(f"{mode}_samples_per_sec") == r[f"{mode}_samples_per_sec"]:
+            r["steps"] = row.get("steps")
+    return sorted(kept + rows, key=lambda r: (order[base_name(r)], r["conv_impl"] != "native",
+                                              r["precision"]))
+
+
 def main(argv=None):
     import kzoo
 
@@ -317,6 +368,8 @@ def main(argv=None):
                         help="registry names and/or " + ", ".join(VARIANTS))
     parser.add_argument("--modes", default="infer,train")
     parser.add_argument("--batch", type=int, default=16, help="batch of the ImageNet-size models")
+    parser.add_argument("--large-batch", type=int, default=2,
+                        help=f"batch of the models more than {LARGE_SIDE} pixels wide")
     parser.add_argument("--small-batch", type=int, default=256,
                         help=f"batch of the models at most {SMALL_SIDE} pixels wide")
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
@@ -349,9 +402,7 @@ def main(argv=None):
     for mode in args.modes.split(","):
         rows = []
         for name in models:
-            shape = resolve(name)[1]["input_shape"]
-            small = len(shape) < 3 or shape[0] <= SMALL_SIDE  # the MLP's flat input is small
-            batch = args.small_batch if small else args.batch
+            batch = batch_of(name, args)
             impls = ["native"] + (["im2col"] if name in args.im2col_models.split(",") else [])
             for precision in precisions:
                 for impl in impls:
@@ -362,12 +413,20 @@ def main(argv=None):
                                              precision=precision)
                         io.write_json(cache_path, cache)
                     rows.append(cache[key])
+        rows = merge_rows(rows, mode, precisions, args.output, cache, device)
         for precision in precisions:
             write_csv(os.path.join(args.output, f"speed-{mode}-{precision}-nhwc-tf-{device}.csv"),
                       [r for r in rows if r["precision"] == precision], mode)
         rows_by_mode[mode] = rows
+    # The summary has every mode the CSVs hold, whichever modes this run timed.
+    shown = {}
+    for mode in ("infer", "train"):
+        rows = rows_by_mode.get(mode) or merge_rows([], mode, precisions, args.output, cache,
+                                                    device)
+        if rows:
+            shown[mode] = rows
     io.write_text(os.path.join(args.output, f"speed-{device}.md"),
-                  markdown(rows_by_mode, device, machine_line))
+                  markdown(shown, device, machine_line))
     return rows_by_mode
 
 

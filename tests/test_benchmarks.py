@@ -365,6 +365,42 @@ def test_speed_writes_timm_columns_and_resumes_from_its_rows(tmp_path, monkeypat
     assert "steps" not in rows[0]
 
 
+def test_speed_batch_follows_the_input_side_and_a_partial_run_keeps_the_other_rows(tmp_path):
+    import argparse
+
+    from benchmarks import speed
+
+    args = argparse.Namespace(small_batch=256, batch=16, large_batch=2)
+    batches = {name: speed.batch_of(name, args) for name in (
+        "mlp", "lenet", "resnet20.28", "resnet50", "inception_v3", "efficientnet_b3",
+        "efficientnet_v2_b3", "efficientnet_b4", "efficientnet_b7", "efficientnet_v2_s")}
+    assert batches == {"mlp": 256, "lenet": 256, "resnet20.28": 256, "resnet50": 16,
+                       "inception_v3": 16, "efficientnet_b3": 16, "efficientnet_v2_b3": 16,
+                       "efficientnet_b4": 2, "efficientnet_b7": 2, "efficientnet_v2_s": 2}
+    assert all(name in speed.APPLICATIONS for name in batches if name.startswith("eff"))
+
+    def row(model, rate, impl="native"):
+        return {"model": model, "train_samples_per_sec": rate, "train_step_time": 1.0,
+                "train_batch_size": 4, "train_img_size": 28, "param_count": 0.1,
+                "train_gmacs": 0.01, "conv_impl": impl, "precision": "float32",
+                "device": "cpu", "keras_applications_samples_per_sec": "",
+                "ratio_vs_keras_applications": ""}
+
+    speed.write_csv(str(tmp_path / "speed-train-float32-nhwc-tf-cpu.csv"),
+                    [row("lenet", 1.5), row("lenet.im2col", 0.5, "im2col"),
+                     row("resnet20.28", 2.5), row("vgg99", 3.5)], "train")
+    cache = {speed.row_key("lenet", "train", "float32", "native", 4, "cpu"):
+             {**row("lenet", 1.5), "steps": 9}}
+    # A run of alexnet and lenet.im2col: the CSV's lenet and resnet20.28 rows are kept (with
+    # lenet's recorded steps), in the registry's order; a name no longer registered is not.
+    rows = speed.merge_rows([{**row("lenet.im2col", 0.75, "im2col"), "steps": 3},
+                             {**row("alexnet", 5.0), "steps": 3}],
+                            "train", ["float32"], str(tmp_path), cache, "cpu")
+    assert [(r["model"], r["train_samples_per_sec"], r.get("steps")) for r in rows] == [
+        ("alexnet", 5.0, 3), ("lenet", 1.5, 9), ("lenet.im2col", 0.75, 3),
+        ("resnet20.28", 2.5, None)]
+
+
 # ---- The machine entry of every results file: the CPU model and its vector extensions.
 
 def test_machine_records_the_cpu_and_machine_text_names_it():
