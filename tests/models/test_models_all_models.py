@@ -25,7 +25,7 @@ HEAVY = {"resnet44", "resnet56", "resnet101", "resnet110", "resnet152",
          "nasnet_large",
          # One builder per family runs by default (efficientnet_b0, convnext_tiny carry the
          # new layers); these families' other checks run by default in their own files.
-         "efficientnet_v2_b0", "resnet50_v2", "densenet121", "xception", "nasnet_mobile"}
+         "efficientnet_b0", "efficientnet_v2_b0", "resnet50_v2", "densenet121", "xception", "nasnet_mobile"}
 
 
 def _as_list(outputs):

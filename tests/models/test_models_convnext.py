@@ -192,6 +192,7 @@ def test_presets_are_keras_applications_urls_and_hashes(monkeypatch, tmp_path):
 # --------------------------------------------------------------------------- #
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kwargs, conv_impl", [
     (TINY_TOP, "native"),
     _heavy(TINY_TOP, "im2col"),

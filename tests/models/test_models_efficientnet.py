@@ -175,6 +175,7 @@ def test_the_fifteen_models_are_registered():
 # --------------------------------------------------------------------------- #
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name, kwargs", [
     B0_TOP,
     B0_NOTOP,
@@ -340,6 +341,7 @@ def _imagenet_models(monkeypatch, name, stand_in, **kwargs):
     return expected, model, kzoo_calls[0]
 
 
+@pytest.mark.heavy
 def test_imagenet_b0_has_keras_std_correction_and_equals_keras_applications(
         references, monkeypatch):
     ref = references(*B0_NOTOP)
@@ -380,6 +382,7 @@ def test_imagenet_v2_b0_has_no_std_correction_and_equals_keras_applications(
     _assert_close(actual, ref.output, "v2_b0 imagenet vs reference")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("case, file_name, corrected", [
     (B0_NOTOP, "efficientnetb0_notop.h5", True),  # a local copy of keras.applications' file
     _heavy(B0_NOTOP, "efficientnetb1_notop.h5", False),  # another model's keras name
@@ -404,6 +407,7 @@ def test_std_correction_follows_the_weights_file_name(references, tmp_path, case
 # --------------------------------------------------------------------------- #
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("case", [
     B0_NOTOP,
     V2_B0_TOP,
@@ -426,6 +430,7 @@ def test_grey_model_with_a_legacy_file_is_the_rgb_model_on_grey(references, case
 # --------------------------------------------------------------------------- #
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("case", [B0_NOTOP, V2_B0_TOP, _heavy(V2_S_NOTOP), _heavy(B0_TOP)])
 def test_im2col_matches_native(references, case):
     # The same weights in both: the reference's file (non-trivial statistics). The native

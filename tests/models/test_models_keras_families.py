@@ -42,6 +42,7 @@ def _params(names=FAMILIES):
     return [n if n in DEFAULT_RUN else pytest.param(n, marks=pytest.mark.heavy) for n in names]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", _params())
 def test_legacy_file_loads_to_keras_outputs_and_im2col_agrees(name, tmp_path, rng):
     builder, shape = FAMILIES[name]
@@ -61,6 +62,7 @@ def test_legacy_file_loads_to_keras_outputs_and_im2col_agrees(name, tmp_path, rn
         keras.backend.clear_session()
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [
     "resnet50_v2", "densenet121", "xception", "nasnet_mobile",
     pytest.param("inception_resnet_v2", marks=pytest.mark.heavy),

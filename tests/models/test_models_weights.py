@@ -48,6 +48,7 @@ def test_resnet50_keras_legacy_file_without_top_and_grey_input(tmp_path, rng):
     )
 
 
+@pytest.mark.heavy
 def test_inception_v3_keras_legacy_file_without_top(tmp_path, rng):
     # keras.applications leaves these layers unnamed: the file loads by order.
     _proof(tmp_path, rng, keras.applications.InceptionV3, "inception_v3",

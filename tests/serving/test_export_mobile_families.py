@@ -141,6 +141,7 @@ def _op_names(flatbuffer):
     return ops
 
 
+@pytest.mark.heavy
 @pytest.mark.filterwarnings("ignore::UserWarning")  # tf.lite.Interpreter's deprecation
 def test_litert_export_is_builtin_ops_and_equals_keras(family, tmp_path):
     name, model, images = family

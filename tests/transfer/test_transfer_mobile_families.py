@@ -123,6 +123,7 @@ def _grey_folder(root, per_class=6, test_per_class=2, size=32):
 # --------------------------------------------------------------------------- #
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name, mode", [
     ("mobilenet_v2", "linear"),
     pytest.param("efficientnet_b0", "auto", marks=HEAVY),  # 'full': backward at 224×224
@@ -193,6 +194,7 @@ def test_load_base_reads_a_keras_weights_file(weight_file, name):
 # --------------------------------------------------------------------------- #
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", FAMILIES)
 def test_freeze_keeps_batch_norm_bit_identical_through_training(weight_file, rng, name):
     path, _ = weight_file(name)
