@@ -23,9 +23,11 @@ HEAVY = {"resnet44", "resnet56", "resnet101", "resnet110", "resnet152",
          "efficientnet_b1", "efficientnet_b2", "efficientnet_v2_b1",
          "resnet101_v2", "resnet152_v2", "densenet169", "densenet201", "inception_resnet_v2",
          "nasnet_large",
-         # One builder per family runs by default (efficientnet_b0, convnext_tiny carry the
-         # new layers); these families' other checks run by default in their own files.
-         "efficientnet_b0", "efficientnet_v2_b0", "resnet50_v2", "densenet121", "xception", "nasnet_mobile"}
+         # The default run keeps one build-and-round-trip of the newer families
+         # (convnext_tiny carries the new layers; mobilenet_v2 and mobilenet_v3_small the
+         # depthwise and squeeze-excite ones); the rest run with -m heavy.
+         "efficientnet_b0", "efficientnet_v2_b0", "resnet50_v2", "mobilenet",
+         "mobilenet_v3_large", "densenet121", "xception", "nasnet_mobile"}
 
 
 def _as_list(outputs):

@@ -182,6 +182,7 @@ def test_unknown_zoo_weights_name_is_a_value_error(private_zoo):
     assert kzoo.model_info("lenet")["weights"] == ["fashion_mnist"]
 
 
+@pytest.mark.heavy
 def test_checkpoint_with_builder_arguments_and_tta_round_trips(tmp_path, monkeypatch):
     """A run trained with --model-arg and --tta is published with its TTA accuracy, and
     `weights=TAG` rebuilds the architecture with the run's builder arguments."""

@@ -35,6 +35,7 @@ def test_resnet50_keras_legacy_file_with_top(tmp_path, rng):
     assert model.output.shape == (None, 1000)
 
 
+@pytest.mark.heavy
 def test_resnet50_keras_legacy_file_without_top_and_grey_input(tmp_path, rng):
     model, path, x = _proof(tmp_path, rng, keras.applications.ResNet50, "resnet50",
                             include_top=False, pooling="avg", input_shape=(96, 96, 3))

@@ -142,6 +142,7 @@ def test_request_json_parsing():
         assert e.value.status == 400
 
 
+@pytest.mark.heavy
 def test_freeze_heap_hides_the_heap_and_frees_what_was_dropped():
     """`freeze_heap` (run by `kzoo serve` after each load) moves the live objects out of
     the collector's passes, and a later call frees a frozen cycle dropped since (a

@@ -156,6 +156,7 @@ def test_assets_and_metadata(exported):
     assert set(written["signatures"]) == {"serving_default", "predict_images"}
 
 
+@pytest.mark.heavy
 def test_saved_model_cli_lists_both_signatures(exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     if not os.path.isfile(cli):
