@@ -86,7 +86,9 @@ def data():
     return rng.standard_normal((32, 4)).astype("float32"), rng.integers(0, 3, 32)
 
 
-@pytest.mark.parametrize("name", NAMES)
+# Two run by default (about 4 s each); every other optimizer with -m heavy.
+@pytest.mark.parametrize("name", [n if n in ("adam", "sgd") else pytest.param(
+    n, marks=pytest.mark.heavy) for n in NAMES])
 def test_keras_file_round_trip_restores_optimizer_state(name, data, tmp_path):
     x, y = data
     model = _tiny_model()

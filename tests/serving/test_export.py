@@ -252,6 +252,7 @@ def test_a_failure_mid_export_leaves_nothing(lenet, tmp_path, monkeypatch, where
     assert os.listdir(os.path.join(base, "m")) == []
 
 
+@pytest.mark.heavy
 def test_a_failed_overwrite_keeps_the_old_version(lenet, tmp_path, monkeypatch):
     path, _ = export_version(lenet, "m", base=str(tmp_path), class_names=CLASS_NAMES)
     monkeypatch.setattr(export_module, "_write_files",
@@ -278,6 +279,7 @@ def test_sources_run_directory_and_checkpoint(tmp_path):
     assert info["kind"] == "checkpoint" and info["class_names"] == CLASS_NAMES
 
 
+@pytest.mark.heavy
 def test_export_saved_model_alias_replaces(lenet, tmp_path):
     path = str(tmp_path / "run" / "saved_model")
     export_saved_model(lenet, path)

@@ -75,6 +75,7 @@ class _StopAfterEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.heavy
 def test_a_run_resumes_under_another_strategy(tmp_path):
     run = str(tmp_path / "run")
     with pytest.raises(KeyboardInterrupt):

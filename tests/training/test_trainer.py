@@ -60,6 +60,7 @@ def test_run_directory_holds_every_artifact(tmp_path):
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-9)
 
 
+@pytest.mark.heavy
 def test_same_seed_gives_identical_weights(tmp_path):
     a = train(TrainConfig(**{**CONFIG, "epochs": 2}), str(tmp_path / "a"), verbose=0)
     b = train(TrainConfig(**{**CONFIG, "epochs": 2}), str(tmp_path / "b"), verbose=0)
@@ -171,6 +172,7 @@ def _two_replicas():
     return two_replica_strategy()
 
 
+@pytest.mark.heavy
 def test_train_takes_a_strategy_and_a_model_builder(tmp_path):
     import tensorflow as tf
 

@@ -95,6 +95,7 @@ def test_ema_is_kerass_average_of_the_weights_after_each_step(rng):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.heavy
 def test_ema_run_validates_saves_and_resumes_the_average(tmp_path):
     config = TrainConfig(**{**CONFIG, "ema": 0.9})
     run = str(tmp_path / "run")
@@ -241,6 +242,7 @@ def test_cli_options_are_recorded_and_the_command_reproduces_the_run(tmp_path):
     assert "--tta" not in default and "--momentum" not in default
 
 
+@pytest.mark.heavy
 def test_mixup_and_cutmix_train_on_mixed_label_rows(tmp_path):
     config = TrainConfig(**{**CONFIG, "mixup": 0.4, "cutmix": 1.0}).resolved()
     data = load_data(config)
@@ -289,6 +291,7 @@ def test_a_run_json_from_before_the_new_options_still_resumes_and_finishes(tmp_p
         train(TrainConfig(**{**CONFIG, "ema": 0.5}), str(run), verbose=0)
 
 
+@pytest.mark.heavy
 def test_ema_under_two_replicas_is_the_same_average(tmp_path):
     from kzoo.testing import two_replica_strategy
 

@@ -46,6 +46,7 @@ def test_cam_is_the_formula_of_zhou_et_al(rng):
     assert (maps < 0).any()  # raw CAM: not clipped by default
 
 
+@pytest.mark.heavy
 def test_cam_of_the_shipped_resnet20_averages_to_its_logits(rng):
     # The zoo's checkpoint: avg_pool + predictions (kzoo Affine, softmax), raw pixels in.
     model = kzoo.create_model("resnet20", weights="fashion_mnist")

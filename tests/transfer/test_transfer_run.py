@@ -81,6 +81,7 @@ def test_finetune_writes_a_run_directory_with_the_base_lineage(tmp_path):
     assert pretrained.tags("lenet", root=str(root)) == []
 
 
+@pytest.mark.heavy
 def test_an_interrupted_finetune_resumes_in_its_phase(tmp_path):
     run = str(tmp_path / "run")
     first = _Interrupt(epoch=2)  # the first epoch of phase 2

@@ -184,6 +184,7 @@ def test_a_cpu_budget_stops_the_search_early(tmp_path):
     assert len(trials) == 1 and trials[0]["cpu_seconds"] > 0.01
 
 
+@pytest.mark.heavy
 def test_every_trial_runs_under_the_strategy_and_sets_the_precision_in_its_build(tmp_path):
     import keras
 
