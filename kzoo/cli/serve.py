@@ -9,7 +9,16 @@ from kzoo.serving import server
 
 
 @click.command("serve")
-@click.argument("base")
+@click.argument("base", required=False)
+@click.option("--model-config-file", "--model_config_file", "model_config_file", default=None,
+              help="Instead of BASE: TF Serving's model config file (ModelServerConfig text "
+              "format): several models from several base paths, version policies and "
+              "labels. Relative base paths are taken from the current directory.")
+@click.option("--model-config-file-poll-wait-seconds",
+              "--model_config_file_poll_wait_seconds", "config_poll",
+              default=server.DEFAULT_POLL_SECONDS, show_default=True, type=float,
+              help="With --model-config-file: seconds between checks of the file for "
+              "changes (0: never reload). A broken file is logged; the old config stays.")
 @click.option("--host", default=server.DEFAULT_HOST, show_default=True,
               help="Address to listen on (loopback unless told otherwise).")
 @click.option("--port", default=server.DEFAULT_PORT, show_default=True, type=int,
@@ -34,14 +43,18 @@ from kzoo.serving import server
               type=int, help="TensorFlow ops run at once (TF Serving's flag of that name; "
               "0: TensorFlow chooses).")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
-def serve_cmd(base, host, port, max_body_mb, poll_seconds, batching, max_batch_size,
+def serve_cmd(base, model_config_file, config_poll, host, port, max_body_mb, poll_seconds, batching, max_batch_size,
               batch_timeout_ms, num_batch_threads, intra_op, inter_op, verbose):
-    """Serve every model under BASE (BASE/NAME/VERSION/ SavedModels), all versions.
+    """Serve every model under BASE (BASE/NAME/VERSION/ SavedModels), all versions,
+    or the models of a TF Serving model config file (--model-config-file).
 
-    Speaks TF Serving's REST API: GET /v1/models/NAME[/versions/V][/metadata],
-    POST /v1/models/NAME[/versions/V]:predict. New versions are picked up
+    Speaks TF Serving's REST API: GET /v1/models/NAME[/versions/V|/labels/L][/metadata],
+    POST /v1/models/NAME[/versions/V|/labels/L]:predict. New versions are picked up
     without a restart.
     """
+    if (base is None) == (model_config_file is None):
+        raise ValueError("Give either BASE or --model-config-file (exactly one). "
+                         f"Received: BASE={base!r}, --model-config-file={model_config_file!r}")
     if batching and (max_batch_size < 1 or batch_timeout_ms < 0):
         raise ValueError(f"Arguments --max-batch-size (>= 1) and --batch-timeout-ms (>= 0). "
                          f"Received: {max_batch_size}, {batch_timeout_ms}")
@@ -57,7 +70,8 @@ def serve_cmd(base, host, port, max_body_mb, poll_seconds, batching, max_batch_s
         threads = srv.batcher.num_batch_threads if srv.batcher is not None else 0
         tf_threads = ", ".join(f"{what}-op {n}" for what, n in (("intra", intra_op),
                                                                  ("inter", inter_op)) if n)
-        click.echo(f"kzoo serve: {len(models)} model(s) {models} from {base} on "
+        source = base if base is not None else f"model config {model_config_file}"
+        click.echo(f"kzoo serve: {len(models)} model(s) {models} from {source} on "
                    f"http://{host_}:{port_}"
                    + (f" (batching up to {max_batch_size} rows, {batch_timeout_ms:g} ms, "
                       f"{threads} batch thread{'s' if threads != 1 else ''})"
@@ -68,7 +82,8 @@ def serve_cmd(base, host, port, max_body_mb, poll_seconds, batching, max_batch_s
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, terminate)
-    server.serve(base, host, port, max_body=int(max_body_mb * 2**20), poll=poll_seconds,
+    server.serve(base, host, port, model_config_file=model_config_file,
+                 model_config_file_poll_wait_seconds=config_poll, max_body=int(max_body_mb * 2**20), poll=poll_seconds,
                  verbose=verbose, batching=batching, max_batch_size=max_batch_size,
                  batch_timeout_ms=batch_timeout_ms, num_batch_threads=num_batch_threads,
                  intra_op_parallelism=intra_op, inter_op_parallelism=inter_op, ready=ready)

@@ -25,13 +25,23 @@ import simdjson
 DEFAULT_SIGNATURE = "serving_default"
 
 
-class RequestError(Exception):
-    """An error answered to the client: an HTTP status and a message."""
+#: The canonical (gRPC) status code of each HTTP status kzoo serve answers, as TF
+#: Serving maps them (`http_rest_api_handler.cc`'s ToHTTPStatusCode, read backwards).
+_CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 411: "INVALID_ARGUMENT",
+          413: "RESOURCE_EXHAUSTED", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL",
+          501: "UNIMPLEMENTED", 503: "UNAVAILABLE"}
 
-    def __init__(self, status, message):
+
+class RequestError(Exception):
+    """An error answered to the client: an HTTP status, a message and the canonical
+    status code (`code`, e.g. "NOT_FOUND") that gRPC answers; by default the one
+    TF Serving maps to `status`."""
+
+    def __init__(self, status, message, code=None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code or _CODES.get(status, "UNKNOWN")
 
 
 def _bad(message):
@@ -296,7 +306,8 @@ def parse_request(servable, body):
         raise _bad("\"signature_name\" must be a string")
     name = name or DEFAULT_SIGNATURE
     if name not in servable.signatures:
-        raise _bad(f"Serving signature name: \"{name}\" not found in signature def")
+        raise RequestError(400, f"Serving signature name: \"{name}\" not found in "
+                                f"signature def", code="FAILED_PRECONDITION")
     signature = servable.signatures[name]
     rows, columns = "instances" in body, "inputs" in body
     # TF Serving's messages (json_tensor.cc).

@@ -9,9 +9,9 @@ and a removed one is dropped; incomplete folders are ignored.
 
 Endpoints (paths matched case-insensitively, as TF Serving does):
 
-- `GET /v1/models/NAME[/versions/V]`: the versions' status;
-- `GET /v1/models/NAME[/versions/V]/metadata`: the SignatureDefs;
-- `POST /v1/models/NAME[/versions/V]:predict`: `{"signature_name": ...,
+- `GET /v1/models/NAME[/versions/V|/labels/L]`: the versions' status;
+- `GET /v1/models/NAME[/versions/V|/labels/L]/metadata`: the SignatureDefs;
+- `POST /v1/models/NAME[/versions/V|/labels/L]:predict`: `{"signature_name": ...,
   "instances": [...]}` (row format, answered `{"predictions": [...]}`) or
   `{"inputs": ...}` (columnar, answered `{"outputs": ...}`); binary values
   as `{"b64": "..."}`. The latest version when none is named.
@@ -20,7 +20,7 @@ Errors are a JSON `{"error": "..."}` with TF Serving's status codes and, where
 it has them, its messages (`http_server.cc`, `http_rest_api_handler.cc`,
 `json_tensor.cc`): 400 for a malformed request, including a method or path
 under /v1/ that matches none of the API's patterns ("Malformed request: GET
-/v1/x") and a version label (kzoo serves none); 404 for an unknown model or
+/v1/x") and an unknown version label; 404 for an unknown model or
 version, and for paths outside /v1/; 411 (a body with neither a
 Content-Length nor chunked transfer coding); 413 (body over the limit); 500.
 OPTIONS is TF Serving's CORS preflight. The server keeps serving after any
@@ -39,12 +39,15 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 
 from kzoo.serving.batching import Batcher
 from kzoo.serving.rest import (RequestError, _answer_bytes, _bad, _error_payload,
-                               _numeric_input, _numeric_request, _parse_json,
-                               format_answer, metadata, parse_request, run_signature, status)
+                               _numeric_request, _parse_json, format_answer, metadata,
+                               parse_request, run_signature, status)
+from kzoo.serving.servables import (Registry, Servable, Signature, is_complete_version,
+                                   read_model_config)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
@@ -59,164 +62,6 @@ _PREDICT = re.compile(
 _STATUS = re.compile(
     r"(?i)^/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?"
     r"(?:/(metadata))?$")
-
-
-# --------------------------------------------------------------------------- #
-# The models
-# --------------------------------------------------------------------------- #
-
-
-def is_complete_version(path):
-    """Whether `path` holds a complete SavedModel (`saved_model.pb` and `variables/`)."""
-    return (os.path.isfile(os.path.join(path, "saved_model.pb"))
-            and os.path.isdir(os.path.join(path, "variables")))
-
-
-def _signature_defs(path):
-    """The SavedModel's SignatureDefMap as TF Serving prints it (a dict)."""
-    from google.protobuf import json_format
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-        saved_model.ParseFromString(f.read())
-    graphs = list(saved_model.meta_graphs)
-    graph = next((g for g in graphs if "serve" in g.meta_info_def.tags), graphs[0])
-
-    def as_dict(message):
-        try:
-            return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                             always_print_fields_with_no_presence=True)
-        except TypeError:  # protobuf < 5
-            return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                             including_default_value_fields=True)
-
-    return {"signature_def": {key: as_dict(graph.signature_def[key])
-                              for key in sorted(graph.signature_def)}}
-
-
-class Signature:
-    """One callable signature: its input specs, output names and the function."""
-
-    def __init__(self, name, function):
-        self.name = name
-        self.function = function
-        _, kwargs = function.structured_input_signature
-        self.inputs = dict(sorted(kwargs.items()))
-        self.outputs = sorted(function.structured_outputs)
-        # Whether every input has a fully known shape after the batch axis (what
-        # `Batcher` can concatenate), worked out once rather than per request.
-        self.batchable = all(
-            spec.shape.rank is not None and spec.shape.rank >= 1
-            and None not in spec.shape.as_list()[1:] for spec in self.inputs.values())
-        self.numeric_input = _numeric_input(self.inputs)
-
-
-class Servable:
-    """One loaded version of one model."""
-
-    def __init__(self, name, version, path):
-        import tensorflow as tf
-
-        self.name, self.version, self.path = name, version, path
-        self.mtime = os.path.getmtime(os.path.join(path, "saved_model.pb"))
-        self._loaded = tf.saved_model.load(path)
-        self.signatures = {key: Signature(key, fn)
-                           for key, fn in self._loaded.signatures.items()}
-        self.signature_defs = _signature_defs(path)
-
-
-class Registry:
-    """The models under `base`, kept up to date by `scan()`; thread-safe."""
-
-    def __init__(self, base, log=None):
-        self.base = os.fspath(base)
-        self._models = {}   # name -> {version: Servable}
-        self._failed = {}   # path -> mtime of a version that failed to load
-        self._lock = threading.Lock()
-        self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
-
-    def _on_disk(self):
-        found = {}
-        try:
-            names = os.listdir(self.base)
-        except OSError:
-            return found
-        for name in names:
-            model_dir = os.path.join(self.base, name)
-            if name.startswith(".") or not os.path.isdir(model_dir):
-                continue
-            try:
-                entries = os.listdir(model_dir)
-            except OSError:
-                continue
-            for entry in entries:
-                path = os.path.join(model_dir, entry)
-                if entry.isdigit() and entry.isascii() and is_complete_version(path):
-                    found.setdefault(name, {})[int(entry)] = path
-        return found
-
-    def scan(self):
-        """Loads new versions and drops vanished ones; returns the number of changes."""
-        changes = 0
-        found = self._on_disk()
-        with self._lock:
-            current = {name: dict(versions) for name, versions in self._models.items()}
-        for name, versions in found.items():
-            for version, path in sorted(versions.items()):
-                servable = current.get(name, {}).get(version)
-                try:
-                    mtime = os.path.getmtime(os.path.join(path, "saved_model.pb"))
-                except OSError:
-                    continue
-                if servable is not None and servable.mtime == mtime:
-                    continue
-                if self._failed.get(path) == mtime:
-                    continue
-                try:
-                    servable = Servable(name, version, path)
-                except Exception as e:  # a broken SavedModel must not stop the server
-                    self._failed[path] = mtime
-                    self._log(f"kzoo serve: could not load {path}: "
-                              f"{' '.join(str(e).split())[:500]}")
-                    continue
-                self._failed.pop(path, None)
-                with self._lock:
-                    self._models.setdefault(name, {})[version] = servable
-                changes += 1
-                self._log(f"kzoo serve: serving {name} version {version} ({path})")
-        with self._lock:
-            for name in list(self._models):
-                for version in list(self._models[name]):
-                    if version not in found.get(name, {}):
-                        del self._models[name][version]
-                        changes += 1
-                        self._log(f"kzoo serve: dropped {name} version {version}")
-                if not self._models[name]:
-                    del self._models[name]
-        return changes
-
-    def names(self):
-        with self._lock:
-            return sorted(self._models)
-
-    def versions(self, name):
-        """The servables of model `name`, newest first (404 if unknown)."""
-        with self._lock:
-            versions = dict(self._models.get(name, {}))
-        if not versions:
-            raise RequestError(404, f"Servable not found for request: Latest({name})")
-        return [versions[v] for v in sorted(versions, reverse=True)]
-
-    def get(self, name, version=None):
-        """The servable `name` at `version` (default the latest); 404 if unknown."""
-        servables = self.versions(name)
-        if version is None:
-            return servables[0]
-        for servable in servables:
-            if servable.version == version:
-                return servable
-        raise RequestError(404, f"Servable not found for request: Specific({name}, {version})")
 
 
 # --------------------------------------------------------------------------- #
@@ -337,9 +182,9 @@ class _Handler:
             name, version, label, meta = _model_info(match)
             if not name:
                 raise _bad("Missing model name in request.")
-            if label is not None:
-                raise _bad(f"Unrecognized servable version label: {label}")
             registry = self.server.registry
+            if label is not None:
+                version = registry.label_version(name, label)
             if meta:
                 return _json_response(200, metadata(registry.get(name, version)))
             if version is None:
@@ -368,7 +213,7 @@ class _Handler:
         # TF Serving's order: the version label, the JSON, the signature name, then
         # the servable (404), then the inputs.
         if label is not None:
-            raise _bad(f"Unrecognized servable version label: {label}")
+            version = self.server.registry.label_version(name, label)
         if verb.lower() != "predict":
             raise _bad(f"{verb} is not supported by kzoo serve (only :predict)")
         # A small request is decoded on the event loop (cheaper than a thread hop); a
@@ -485,13 +330,23 @@ class ModelServer:
     thread pool (`executor`).
     """
 
-    def __init__(self, base, host=DEFAULT_HOST, port=DEFAULT_PORT, *,
+    def __init__(self, base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *,
                  max_body=DEFAULT_MAX_BODY, poll=DEFAULT_POLL_SECONDS, verbose=False,
-                 batcher=None, workers=None):
+                 batcher=None, workers=None, model_config_file=None,
+                 config_poll=DEFAULT_POLL_SECONDS):
         import concurrent.futures
         import socket
 
-        self.registry = Registry(base)
+        # Either every model under `base`, or the models of TF Serving's model config
+        # file, re-read every `config_poll` s when it changed (0: never).
+        self.model_config_file = model_config_file
+        self.config_poll = float(config_poll)
+        if model_config_file is not None:
+            self._config_stamp = _file_stamp(model_config_file)
+            self._config_checked = time.monotonic()
+            self.registry = Registry(config=read_model_config(model_config_file))
+        else:
+            self.registry = Registry(base)
         self.batcher = batcher
         self.max_body = int(max_body)
         self.poll = float(poll)
@@ -528,10 +383,36 @@ class ModelServer:
     def _poll_loop(self):
         while not self._stop.wait(self.poll):
             try:
+                self._reload_config()
                 if self.registry.scan():
                     freeze_heap()
             except Exception as e:  # keep polling
                 print(f"kzoo serve: scan failed: {e}", file=sys.stderr, flush=True)
+
+    def _reload_config(self):
+        """Serves the model config file anew when it changed (TF Serving's
+        `--model_config_file_poll_wait_seconds`); a broken file is logged and the
+        old config kept."""
+        if self.model_config_file is None or self.config_poll <= 0:
+            return
+        now = time.monotonic()
+        if now - self._config_checked < self.config_poll:
+            return
+        self._config_checked = now
+        stamp = _file_stamp(self.model_config_file)
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            config = read_model_config(self.model_config_file)
+        except ValueError as e:
+            print(f"kzoo serve: kept the previous model config: {e}", file=sys.stderr,
+                  flush=True)
+            return
+        print(f"kzoo serve: reloading the model config {self.model_config_file} "
+              f"({len(config)} model(s))", file=sys.stderr, flush=True)
+        if self.registry.set_config(config):
+            freeze_heap()
 
     def make_app(self):
         """The aiohttp application (every path and method to one handler)."""
@@ -591,6 +472,15 @@ class ModelServer:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _file_stamp(path):
+    """What tells a changed file: its mtime, size and inode (None if it is gone)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino
+
+
 def set_threading(intra_op_parallelism=0, inter_op_parallelism=0):
     """Sets TensorFlow's intra- and inter-op thread pool sizes (0 leaves one as it is).
 
@@ -619,14 +509,25 @@ def set_threading(intra_op_parallelism=0, inter_op_parallelism=0):
                                  ) from None
 
 
-def serve(base, host=DEFAULT_HOST, port=DEFAULT_PORT, *, max_body=DEFAULT_MAX_BODY,
+def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=None,
+          model_config_file_poll_wait_seconds=DEFAULT_POLL_SECONDS, max_body=DEFAULT_MAX_BODY,
           poll=DEFAULT_POLL_SECONDS, verbose=False, batching=False, max_batch_size=32,
           batch_timeout_ms=5.0, num_batch_threads=None, intra_op_parallelism=0,
           inter_op_parallelism=0, ready=None):
-    """Serves the models under `base` until interrupted (Ctrl-C / SIGTERM).
+    """Serves the models under `base` (or of a model config file) until interrupted
+    (Ctrl-C / SIGTERM).
 
     Args:
-        base: TF Serving's model base folder (`BASE/NAME/VERSION/`).
+        base: TF Serving's model base folder (`BASE/NAME/VERSION/`): every model in
+            it, with all of its versions.
+        model_config_file: instead of `base`, TF Serving's model config file (a
+            `ModelServerConfig` in text format): its models, each from its own
+            base path, per its version policy (default: the latest version) and
+            with its version labels.
+        model_config_file_poll_wait_seconds: how often the model config file is
+            checked for changes and reloaded (0: never), as TF Serving's flag of
+            that name; a file that no longer parses is logged and the previous
+            config kept.
         host, port: where to listen (loopback by default; port 0 picks one).
         max_body: the largest request body in bytes (413 above it).
         poll: seconds between scans of `base` for new or removed versions.
@@ -640,9 +541,20 @@ def serve(base, host=DEFAULT_HOST, port=DEFAULT_PORT, *, max_body=DEFAULT_MAX_BO
             must be set before the process runs any TensorFlow op.
         ready: called with the server once it listens (e.g. to print its address).
     """
-    base = os.fspath(base)
-    if not os.path.isdir(base):
-        raise ValueError(f"Argument `base`: no folder at {base!r}. Received: base={base!r}")
+    if (base is None) == (model_config_file is None):
+        raise ValueError(f"Pass exactly one of `base` and `model_config_file`. Received: "
+                         f"base={base!r}, model_config_file={model_config_file!r}")
+    if base is not None:
+        base = os.fspath(base)
+        if not os.path.isdir(base):
+            raise ValueError(f"Argument `base`: no folder at {base!r}. Received: "
+                             f"base={base!r}")
+    else:
+        model_config_file = os.fspath(model_config_file)
+        read_model_config(model_config_file)  # a clear error before anything loads
+    if model_config_file_poll_wait_seconds < 0:
+        raise ValueError(f"Argument `model_config_file_poll_wait_seconds` must be >= 0. "
+                         f"Received: {model_config_file_poll_wait_seconds}")
     if max_body < 1:
         raise ValueError(f"Argument `max_body` must be positive. Received: max_body={max_body}")
     if poll <= 0:
@@ -650,7 +562,8 @@ def serve(base, host=DEFAULT_HOST, port=DEFAULT_PORT, *, max_body=DEFAULT_MAX_BO
     set_threading(intra_op_parallelism, inter_op_parallelism)
     batcher = Batcher(max_batch_size, batch_timeout_ms, num_batch_threads) if batching else None
     server = ModelServer(base, host, port, max_body=max_body, poll=poll, verbose=verbose,
-                         batcher=batcher)
+                         batcher=batcher, model_config_file=model_config_file,
+                         config_poll=model_config_file_poll_wait_seconds)
     try:
         if ready is not None:
             ready(server)
@@ -659,7 +572,8 @@ def serve(base, host=DEFAULT_HOST, port=DEFAULT_PORT, *, max_body=DEFAULT_MAX_BO
         server.server_close()
 
 
-__all__ = ["Batcher", "ModelServer", "Registry", "RequestError", "serve", "set_threading",
+__all__ = ["Batcher", "ModelServer", "Registry", "RequestError", "Servable", "Signature",
+           "serve", "set_threading",
            "freeze_heap",
            "is_complete_version",
            "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_MAX_BODY"]
