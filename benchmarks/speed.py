@@ -18,9 +18,11 @@ and the others (224-300 pixels) at `--batch` (16).
 Beside each zoo model that keras.applications also has (`APPLICATIONS`:
 vgg16, vgg19, resnet50, resnet101, resnet152, inception_v3, the MobileNets
 V1, V2, V3 Small and Large, EfficientNet B0-B7 and EfficientNetV2 B0-B3,
-S, M, L), the keras.applications model (`weights=None`, same input, its
+S, M, L, ResNet50/101/152 V2, DenseNet 121/169/201, Xception,
+InceptionResNetV2, NASNet Mobile/Large, ConvNeXt T/S/B/L/XL: all 40), the
+keras.applications model (`weights=None`, same input, its
 other arguments at their defaults, as the zoo model's: both EfficientNets
-and MobileNetV3 include their preprocessing) is timed in the same process,
+MobileNetV3 and ConvNeXt include their preprocessing) is timed in the same process,
 its steps interleaved with the zoo model's, and the ratio zoo /
 keras.applications of samples per second is reported (goal: >= 0.98 for
 each pair, inference and training). `--conv-impl im2col` rows are added for
@@ -52,7 +54,13 @@ APPLICATIONS = {"vgg16": "VGG16", "vgg19": "VGG19", "resnet50": "ResNet50",
                 "mobilenet_v3_large": "MobileNetV3Large",
                 **{f"efficientnet_b{i}": f"EfficientNetB{i}" for i in range(8)},
                 **{f"efficientnet_v2_b{i}": f"EfficientNetV2B{i}" for i in range(4)},
-                **{f"efficientnet_v2_{s}": f"EfficientNetV2{s.upper()}" for s in "sml"}}
+                **{f"efficientnet_v2_{s}": f"EfficientNetV2{s.upper()}" for s in "sml"},
+                **{f"resnet{d}_v2": f"ResNet{d}V2" for d in (50, 101, 152)},
+                **{f"densenet{d}": f"DenseNet{d}" for d in (121, 169, 201)},
+                "xception": "Xception", "inception_resnet_v2": "InceptionResNetV2",
+                "nasnet_mobile": "NASNetMobile", "nasnet_large": "NASNetLarge",
+                **{f"convnext_{s.lower()}": f"ConvNeXt{s}"
+                   for s in ("Tiny", "Small", "Base", "Large", "XLarge")}}
 SMALL_SIDE = 64  # models at most this wide run at the small-model batch
 LARGE_SIDE = 320  # models wider than this run at the large-model batch
 COLUMNS = ["model", "{m}_samples_per_sec", "{m}_step_time", "{m}_batch_size", "{m}_img_size",
