@@ -3,7 +3,7 @@
 A `Registry` serves model folders in TF Serving's layout (`BASE/NAME/VERSION/`,
 numeric version folders holding a complete SavedModel, loaded with plain
 `tf.saved_model.load`). Both protocols of `kzoo serve` (REST,
-`kzoo.serving.rest`; gRPC, `kzoo.serving.grpc`) answer from one `Registry`.
+`kzoo.serving.rest`; gRPC, `kzoo.serving.grpc_api`) answer from one `Registry`.
 """
 
 import os
@@ -342,3 +342,7 @@ class Registry:
             if servable.version == version:
                 return servable
         raise RequestError(404, f"Servable not found for request: Specific({name}, {version})")
+
+
+__all__ = ["ModelSource", "Registry", "Servable", "Signature", "is_complete_version",
+           "parse_model_config", "read_model_config"]
