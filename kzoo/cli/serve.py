@@ -1,11 +1,12 @@
-"""`kzoo serve`: the models under a base folder over TensorFlow Serving's REST API."""
+"""`kzoo serve`: the models under a base folder over TensorFlow Serving's REST and gRPC
+APIs."""
 
 import signal
 import sys
 
 import click
 
-from kzoo.serving import server
+from kzoo.serving import grpc_api, server
 
 
 @click.command("serve")
@@ -23,6 +24,8 @@ from kzoo.serving import server
               help="Address to listen on (loopback unless told otherwise).")
 @click.option("--port", default=server.DEFAULT_PORT, show_default=True, type=int,
               help="Port to listen on (0 picks a free one).")
+@click.option("--grpc-port", default=grpc_api.DEFAULT_PORT, show_default=True, type=int,
+              help="Port of TF Serving's gRPC API, on the same host (0: no gRPC).")
 @click.option("--max-body-mb", default=server.DEFAULT_MAX_BODY / 2**20, show_default=True,
               type=float, help="Largest request body in MiB (413 above it).")
 @click.option("--poll-seconds", default=server.DEFAULT_POLL_SECONDS, show_default=True,
@@ -43,13 +46,14 @@ from kzoo.serving import server
               type=int, help="TensorFlow ops run at once (TF Serving's flag of that name; "
               "0: TensorFlow chooses).")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
-def serve_cmd(base, model_config_file, config_poll, host, port, max_body_mb, poll_seconds, batching, max_batch_size,
+def serve_cmd(base, model_config_file, config_poll, host, port, grpc_port, max_body_mb, poll_seconds, batching, max_batch_size,
               batch_timeout_ms, num_batch_threads, intra_op, inter_op, verbose):
     """Serve every model under BASE (BASE/NAME/VERSION/ SavedModels), all versions,
     or the models of a TF Serving model config file (--model-config-file).
 
     Speaks TF Serving's REST API: GET /v1/models/NAME[/versions/V|/labels/L][/metadata],
-    POST /v1/models/NAME[/versions/V|/labels/L]:predict. New versions are picked up
+    POST /v1/models/NAME[/versions/V|/labels/L]:predict; and its gRPC API on
+    --grpc-port (PredictionService, ModelService). New versions are picked up
     without a restart.
     """
     if (base is None) == (model_config_file is None):
@@ -63,6 +67,9 @@ def serve_cmd(base, model_config_file, config_poll, host, port, max_body_mb, pol
                          f"Received: num_batch_threads={num_batch_threads}")
     if not 0 <= port <= 65535:
         raise ValueError(f"Argument `port` (--port) must be 0-65535. Received: port={port}")
+    if not 0 <= grpc_port <= 65535 or (grpc_port and grpc_port == port):
+        raise ValueError(f"Argument `grpc_port` (--grpc-port) must be 0-65535 (0: no gRPC) "
+                         f"and differ from --port. Received: grpc_port={grpc_port}")
 
     def ready(srv):
         host_, port_ = srv.server_address[:2]
@@ -73,6 +80,8 @@ def serve_cmd(base, model_config_file, config_poll, host, port, max_body_mb, pol
         source = base if base is not None else f"model config {model_config_file}"
         click.echo(f"kzoo serve: {len(models)} model(s) {models} from {source} on "
                    f"http://{host_}:{port_}"
+                   + (f" and gRPC {grpc_api.address(*srv.grpc_address)}"
+                      if srv.grpc_address is not None else "")
                    + (f" (batching up to {max_batch_size} rows, {batch_timeout_ms:g} ms, "
                       f"{threads} batch thread{'s' if threads != 1 else ''})"
                       if batching else "")
@@ -86,7 +95,8 @@ def serve_cmd(base, model_config_file, config_poll, host, port, max_body_mb, pol
                  model_config_file_poll_wait_seconds=config_poll, max_body=int(max_body_mb * 2**20), poll=poll_seconds,
                  verbose=verbose, batching=batching, max_batch_size=max_batch_size,
                  batch_timeout_ms=batch_timeout_ms, num_batch_threads=num_batch_threads,
-                 intra_op_parallelism=intra_op, inter_op_parallelism=inter_op, ready=ready)
+                 intra_op_parallelism=intra_op, inter_op_parallelism=inter_op,
+                 grpc_port=grpc_port or None, ready=ready)
 
 
 COMMANDS = (serve_cmd,)

@@ -1,6 +1,7 @@
 """Serving: exports for TF Serving and LiteRT (`kzoo.serving.export`, `export_version`),
-a TF Serving REST server (`kzoo serve`, `kzoo.serving.server`, with its REST formats in
-`kzoo.serving.rest` and its batching in `kzoo.serving.batching`) and its `Client`."""
+a TF Serving REST and gRPC server (`kzoo serve`, `kzoo.serving.server`, with its REST
+formats in `kzoo.serving.rest`, its gRPC services in `kzoo.serving.grpc_api` and its
+batching in `kzoo.serving.batching`) and its `Client` (REST or gRPC)."""
 
 from kzoo.serving.export import (
     DEFAULT_BASE,

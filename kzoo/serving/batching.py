@@ -59,6 +59,8 @@ class Batcher:
         self.idle_connections = None
         self.batches = 0     # calls made
         self.largest = 0     # the most rows in one call
+        # Called with the rows of each batch when it starts (e.g. `Metrics.record_batch`).
+        self.on_batch = None
 
     def accepts(self, signature, arrays):
         """Whether a request can join a batch: inputs of known shape after the batch
@@ -108,6 +110,8 @@ class Batcher:
                 del self._queues[key]
             self.batches += 1
             self.largest = max(self.largest, total)
+            if self.on_batch is not None:
+                self.on_batch(total)
             batch = loop.create_task(self._execute(loop, executor, signature, taken))
             self._running.add(batch)
         for key in list(self._timers):

@@ -16,6 +16,14 @@ Endpoints (paths matched case-insensitively, as TF Serving does):
   `{"inputs": ...}` (columnar, answered `{"outputs": ...}`); binary values
   as `{"b64": "..."}`. The latest version when none is named.
 
+`GET /monitoring/prometheus/metrics` (that exact path, as TF Serving's) answers
+the server's Prometheus metrics (`kzoo.serving.metrics`); every request under
+/v1/ is counted there.
+
+With `grpc_port` (`kzoo serve --grpc-port`, 8500 by default), TF Serving's gRPC
+API is served too (`kzoo.serving.grpc_api`), on the same event loop, registry,
+thread pool and batcher.
+
 Errors are a JSON `{"error": "..."}` with TF Serving's status codes and, where
 it has them, its messages (`http_server.cc`, `http_rest_api_handler.cc`,
 `json_tensor.cc`): 400 for a malformed request, including a method or path
@@ -43,6 +51,8 @@ import time
 import urllib.parse
 
 from kzoo.serving.batching import Batcher
+from kzoo.serving.metrics import METRICS_PATH, Metrics
+from kzoo.serving.rest import _CODES as _STATUS_CODES
 from kzoo.serving.rest import (RequestError, _answer_bytes, _bad, _error_payload,
                                _numeric_request, _parse_json, format_answer, metadata,
                                parse_request, run_signature, status)
@@ -131,13 +141,74 @@ def _model_info(match):
 
 
 def _predict_bytes(signature, arrays, row_format):
-    """The JSON text of the answer of `signature` run on `arrays` (in a thread)."""
-    return _answer_of(signature, run_signature(signature, arrays), row_format)
+    """`(JSON text of the answer, seconds of the model call)` of `signature` run on
+    `arrays` (in a thread)."""
+    start = time.perf_counter()
+    outputs = run_signature(signature, arrays)
+    runtime = time.perf_counter() - start
+    return _answer_of(signature, outputs, row_format), runtime
 
 
 def _answer_of(signature, outputs, row_format):
     """The JSON text of the `:predict` answer of `outputs` in the request's format."""
     return _answer_bytes(format_answer(signature, outputs, row_format), outputs)
+
+
+# --------------------------------------------------------------------------- #
+# Metrics (kzoo.serving.metrics)
+# --------------------------------------------------------------------------- #
+
+_API_NAMES = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
+
+
+def _status_code(status):
+    """The canonical status name of an HTTP status kzoo serve answered."""
+    return "OK" if status < 400 else _STATUS_CODES.get(status, "UNKNOWN")
+
+
+def _error_code(error):
+    """The canonical status name of an exception that left the handler."""
+    import asyncio
+
+    if isinstance(error, asyncio.CancelledError):  # the client went away
+        return "CANCELLED"
+    return getattr(error, "code", None) or _status_code(getattr(error, "status", 500))
+
+
+def _metric_labels(method, path):
+    """`(model name, API)` of a REST request under /v1/ ("" where its path has none),
+    with the gRPC method names as API (TF Serving's REST server uses the verb)."""
+    if method == "POST":
+        match = _PREDICT.match(path)
+        if match is not None:
+            return urllib.parse.unquote(match.group(1)), _API_NAMES[match.group(4).lower()]
+    elif method == "GET":
+        match = _STATUS.match(path)
+        if match is not None:
+            return (urllib.parse.unquote(match.group(1) or ""),
+                    "GetModelMetadata" if match.group(4) else "GetModelStatus")
+    return "", ""
+
+
+def _metrics_response(metrics, method):
+    """The answer to `/monitoring/prometheus/metrics` (GET or HEAD).
+
+    The connection is closed after it: a scraper's idle keep-alive connection
+    would make the batcher wait for its timeout (it starts a batch early only
+    when no open connection is idle).
+    """
+    from aiohttp import web
+
+    if method not in ("GET", "HEAD"):
+        return _json_response(405, {"error": f"Method {method} is not allowed on "
+                                             f"{METRICS_PATH} (use GET)"},
+                              close=True, headers=(("Allow", "GET, HEAD"),))
+    body, content_type = metrics.exposition()
+    response = web.Response(status=200, body=body)
+    response.headers["Content-Type"] = content_type
+    response.headers["Server"] = "kzoo-serve"
+    response.force_close()
+    return response
 
 
 class _Handler:
@@ -153,11 +224,27 @@ class _Handler:
                                                                 function, *args)
 
     async def handle(self, request):
+        path = request.raw_path.split("?", 1)[0].split("#", 1)[0]
+        if path == METRICS_PATH:  # TF Serving's exact path, outside the REST API
+            return _metrics_response(self.server.metrics, request.method)
         self.server.active_requests += 1
+        start = time.perf_counter()
+        code = "UNKNOWN"
         try:
-            return await self._handle(request)
+            response = await self._handle(request)
+            # The canonical code of a RequestError answered (e.g. FAILED_PRECONDITION).
+            code = getattr(response, "kzoo_code", None) or _status_code(response.status)
+            return response
+        except BaseException as e:
+            code = _error_code(e)
+            raise
         finally:
             self.server.active_requests -= 1
+            # As TF Serving's http_server.cc: every request under /v1/ is counted.
+            if _API.match(path):
+                model, api = _metric_labels(request.method, path)
+                self.server.metrics.record_request(model, api, "REST", code,
+                                                   time.perf_counter() - start)
 
     async def _handle(self, request):
         # As TF Serving's http_server.cc: only paths under /v1/ are the API's (others
@@ -199,8 +286,10 @@ class _Handler:
                 raise RequestError(404, f"Could not find version {version} of model "
                                         f"{name}") from None
         except RequestError as e:
-            return _json_response(e.status, {"error": e.message},
-                                  close or e.status in (411, 413))
+            response = _json_response(e.status, {"error": e.message},
+                                      close or e.status in (411, 413))
+            response.kzoo_code = e.code  # for the metrics
+            return response
         except Exception as e:  # never let one request stop the server
             from aiohttp import web
             if isinstance(e, web.HTTPException):
@@ -239,10 +328,15 @@ class _Handler:
                 signature, arrays, row_format = await self._call(parse_request, servable,
                                                                  parsed)
         batcher = self.server.batcher
+        metrics = self.server.metrics
         if batcher is None or not batcher.accepts(signature, arrays):
-            answer = await self._call(_predict_bytes, signature, arrays, row_format)
+            answer, runtime = await self._call(_predict_bytes, signature, arrays, row_format)
+            metrics.record_runtime(name, "Predict", runtime)
             return _json_response(200, None, body=answer)
+        start = time.perf_counter()
         outputs, rows = await batcher.run(signature, arrays, self.server.executor)
+        # With its wait for the batch, as TF Serving's batching session.
+        metrics.record_runtime(name, "Predict", time.perf_counter() - start)
         if sum(value.size for value in outputs.values()) <= _INLINE_VALUES:
             answer = _answer_of(signature, outputs, row_format)
         else:
@@ -327,13 +421,15 @@ class ModelServer:
     port 0); `serve_forever()` runs the event loop in the calling thread until
     `shutdown()` (from another thread) or an exception (e.g. SystemExit on SIGTERM);
     `server_close()` stops the poller and closes the socket. Model calls run in a
-    thread pool (`executor`).
+    thread pool (`executor`). With `grpc_port` (0: a free one), TF Serving's gRPC
+    API (`kzoo.serving.grpc_api`) runs on the same loop; its port is held from
+    construction (`grpc_address`, None without gRPC).
     """
 
     def __init__(self, base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *,
                  max_body=DEFAULT_MAX_BODY, poll=DEFAULT_POLL_SECONDS, verbose=False,
                  batcher=None, workers=None, model_config_file=None,
-                 config_poll=DEFAULT_POLL_SECONDS):
+                 config_poll=DEFAULT_POLL_SECONDS, grpc_port=None):
         import concurrent.futures
         import socket
 
@@ -360,8 +456,20 @@ class ModelServer:
         self._stopped = None
         self._runner = None
         self.active_requests = 0  # requests inside the handler (event loop only)
+        # GET /monitoring/prometheus/metrics; the REST and gRPC handlers record into it.
+        self.metrics = Metrics(self.registry)
         if batcher is not None:
             batcher.idle_connections = self.idle_connections
+            batcher.on_batch = self.metrics.record_batch
+        # TF Serving's gRPC API (kzoo.serving.grpc_api) on `grpc_port` (0: a free one;
+        # None: off), on the same host and event loop. The port is held from here, so
+        # that one in use fails before any model loads; `grpc_address` is then known.
+        self._grpc_socket = self._grpc_server = self.grpc_address = None
+        self.grpc_services = None  # set when gRPC starts (grpc_api.start)
+        if grpc_port is not None:
+            from kzoo.serving import grpc_api
+            self._grpc_socket = grpc_api.reserve_port(host, grpc_port)
+            self.grpc_address = self._grpc_socket.getsockname()[:2]
         self.registry.scan()
         freeze_heap()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -374,11 +482,24 @@ class ModelServer:
         self._poller.start()
 
     def idle_connections(self):
-        """Open connections without a request in the server (event loop only)."""
+        """Open connections without a request in the server, and gRPC clients that may
+        send one (`grpc_api._Clients`); event loop only."""
         server = self._runner.server if self._runner is not None else None
         if server is None:
             return None
-        return len(server.connections) - self.active_requests
+        idle = len(server.connections) - self.active_requests
+        if self.grpc_services is not None:
+            idle += self.grpc_services.clients.idle()
+        return idle
+
+    def set_config(self, config):
+        """Serves a new model config (`Registry.set_config`: a `ModelServerConfig`
+        proto, its text or `{name: ModelSource}`; ValueError if refused); returns the
+        number of changes."""
+        changes = self.registry.set_config(config)
+        if changes:
+            freeze_heap()
+        return changes
 
     def _poll_loop(self):
         while not self._stop.wait(self.poll):
@@ -411,8 +532,7 @@ class ModelServer:
             return
         print(f"kzoo serve: reloading the model config {self.model_config_file} "
               f"({len(config)} model(s))", file=sys.stderr, flush=True)
-        if self.registry.set_config(config):
-            freeze_heap()
+        self.set_config(config)
 
     def make_app(self):
         """The aiohttp application (every path and method to one handler)."""
@@ -444,8 +564,15 @@ class ModelServer:
         try:
             site = web.SockSite(runner, self.socket)
             await site.start()
+            if self._grpc_socket is not None:
+                from kzoo.serving import grpc_api
+                self._grpc_socket.close()  # held until gRPC binds the port itself
+                self._grpc_server, _ = await grpc_api.start(self, *self.grpc_address)
             await self._stopped.wait()
         finally:
+            if self._grpc_server is not None:
+                from kzoo.serving import grpc_api
+                await grpc_api.stop(self._grpc_server)
             await runner.cleanup()
 
     def serve_forever(self, poll_interval=None):
@@ -469,6 +596,8 @@ class ModelServer:
             self.socket.close()
         except OSError:
             pass
+        if self._grpc_socket is not None:
+            self._grpc_socket.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -513,7 +642,7 @@ def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=
           model_config_file_poll_wait_seconds=DEFAULT_POLL_SECONDS, max_body=DEFAULT_MAX_BODY,
           poll=DEFAULT_POLL_SECONDS, verbose=False, batching=False, max_batch_size=32,
           batch_timeout_ms=5.0, num_batch_threads=None, intra_op_parallelism=0,
-          inter_op_parallelism=0, ready=None):
+          inter_op_parallelism=0, grpc_port=None, ready=None):
     """Serves the models under `base` (or of a model config file) until interrupted
     (Ctrl-C / SIGTERM).
 
@@ -539,6 +668,9 @@ def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=
             sizes, as TF Serving's `--tensorflow_intra_op_parallelism` and
             `--tensorflow_inter_op_parallelism` (0: TensorFlow chooses). They
             must be set before the process runs any TensorFlow op.
+        grpc_port: also serve TF Serving's gRPC API (`kzoo.serving.grpc_api`) on
+            this port of `host` (0 picks one; None: no gRPC); a port in use is a
+            ValueError. The bound address is `server.grpc_address`.
         ready: called with the server once it listens (e.g. to print its address).
     """
     if (base is None) == (model_config_file is None):
@@ -563,7 +695,8 @@ def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=
     batcher = Batcher(max_batch_size, batch_timeout_ms, num_batch_threads) if batching else None
     server = ModelServer(base, host, port, max_body=max_body, poll=poll, verbose=verbose,
                          batcher=batcher, model_config_file=model_config_file,
-                         config_poll=model_config_file_poll_wait_seconds)
+                         config_poll=model_config_file_poll_wait_seconds,
+                         grpc_port=grpc_port)
     try:
         if ready is not None:
             ready(server)

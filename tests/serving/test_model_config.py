@@ -165,7 +165,7 @@ def test_serve_model_config_file_and_reload(bases, tmp_path):
         body = {"instances": [[[[0.0]] * 28] * 28]}
         code, answer, raw = _call(port, "POST", "/v1/models/digits/labels/stable:predict",
                                   body)
-        assert code == 200 and len(answer["predictions"][0]) == 10, raw
+        assert code == 200 and len(answer["predictions"][0]["probabilities"]) == 10, raw
         code, answer, _ = _call(port, "POST", "/v1/models/digits/labels/beta:predict", body)
         assert code == 400 and "Unrecognized servable version label: beta" in answer["error"]
         assert _call(port, "GET", "/v1/models/fashion/versions/1")[0] == 404

@@ -83,13 +83,15 @@ def base(tmp_path_factory):
 
 @contextlib.contextmanager
 def _serving(base, log_path, *args):
-    """A `kzoo serve BASE --port P *args` subprocess, once it answers; stopped after."""
+    """A `kzoo serve BASE --port P *args` subprocess, once it answers; stopped after.
+    gRPC is off (`--grpc-port 0`) unless `args` set a port: two servers would both
+    want the default 8500."""
     port = _free_port()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "kzoo", "serve", base,
-                                    "--port", str(port), *args], stdout=log, stderr=log,
-                                   env=env, cwd=REPO)
+                                    "--port", str(port), "--grpc-port", "0", *args],
+                                   stdout=log, stderr=log, env=env, cwd=REPO)
     try:
         deadline = time.monotonic() + 90
         while True:
