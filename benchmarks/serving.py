@@ -1,36 +1,50 @@
-"""`kzoo serve` (TF Serving's REST API) against the Keras model called in process.
+"""`kzoo serve` (TF Serving's REST and gRPC APIs) against the Keras model called in process.
 
 Exports a shipped checkpoint (`--checkpoint`: the LeNet by default, whose batch-1
 call is mostly TensorFlow's call overhead; the ResNet-9, whose batch-1 call is
 compute, is the other case worth measuring) with `kzoo.serving.export_version`
 into a temporary base folder, starts two real `python -m kzoo serve BASE`
-processes on free localhost ports (unbatched, and with `--batching`) and
-measures:
+processes on free localhost ports, each with a free `--grpc-port` (unbatched,
+and with `--batching`), and measures:
 
 - batch-1 latency, p50 and p99: one HTTP `:predict` request at a time from a
   client process without TensorFlow (`http.client`, one kept-alive
-  connection, bodies encoded beforehand, answers parsed), timed in turns of 20
-  calls with three in-process calls of the same model in this process: the
+  connection, bodies encoded beforehand, answers parsed), and one gRPC
+  `Predict` at a time from another such process, timed in turns of 20 calls
+  with three in-process calls of the same model in this process: the
   Keras model called eagerly (`model(x)`), the Keras model compiled
   (`tf.function(model)`) and the exported `serving_default` signature loaded
   with `tf.saved_model.load` (the graph the server runs). The overhead is HTTP
-  p50 minus in-process p50; the goal is judged against the fastest in-process
-  call. Where the time goes is measured in this process with the server's own
+  (gRPC) p50 minus in-process p50; the goals are judged against the fastest
+  in-process call. The gRPC client is the canonical one minus TensorFlow:
+  `tensorflow_serving.apis.predict_pb2` imports all of TensorFlow (6 s, 650 MB),
+  so the `PredictRequest`s are built here (`tf.make_tensor_proto`, as TF
+  Serving's clients do) and serialized beforehand, and the client process calls
+  `grpc.insecure_channel(...).unary_unary(".../Predict")` on those bytes, as
+  `PredictionServiceStub.Predict` does, parsing each answer into a
+  `PredictResponse` built from the same .proto descriptors (sent as a
+  `FileDescriptorSet`; a few µs) and reading `outputs["probabilities"].float_val`.
+  Where the HTTP time goes is measured in this process with the server's own
   functions: JSON decoding, JSON → tensors, the signature call, JSON encoding;
   the rest is the HTTP stack, the thread hop and the client;
 - throughput (requests/s, one image per request) with and without
-  `--batching` at 1, 8 and 32 concurrent clients (aiohttp client coroutines,
-  one kept-alive connection each), the two servers taking turns so that other
-  load weighs on both alike, with the CPU time the server and the client
-  spent per request; clients and server share the machine's cores;
-- correctness: 8 concurrent clients × 500 requests (`kzoo.serving.Client`,
-  1-4 images each) against each server, every answer compared with the Keras
-  model's in-process probabilities (1e-5) and top-1 classes.
+  `--batching` at 1, 8 and 32 concurrent clients, over REST (aiohttp client
+  coroutines, one kept-alive connection each) and over gRPC (`grpc.aio` client
+  coroutines, one channel and connection each, requests serialized
+  beforehand), the four (server, API) pairs taking turns so that other load
+  weighs on all alike, with the CPU time the server and the client spent per
+  request; clients and server share the machine's cores;
+- correctness: 8 concurrent clients × 500 requests (1-4 images each) against
+  each server, over REST (`kzoo.serving.Client`) and over gRPC (the canonical
+  `PredictionServiceStub.Predict` on a `tf.make_tensor_proto` request, answers
+  read with `tf.make_ndarray`), every answer compared with the Keras model's
+  in-process probabilities (1e-5) and top-1 classes.
 
-Goals (issue 11): with batching ≥ 2× the unbatched throughput at 8 clients;
-p50 overhead of the HTTP path ≤ 2 ms over the in-process call. The speed-up is
-the pooled one, with the ratio of each batching turn to the unbatched turn of
-its round beside it (its spread is this machine's noise). Writes
+Goals (issue 11): with batching ≥ 2× the unbatched throughput at 8 clients
+(REST); p50 overhead of the HTTP path ≤ 2 ms, and of the gRPC path ≤ 1 ms, over
+the in-process call. The speed-up is the pooled one, with the ratio of each
+batching turn to the unbatched turn of its round beside it (its spread is this
+machine's noise). Writes
 `benchmarks/results/serving.json` and `.md` (`serving-CHECKPOINT.*` for another
 checkpoint). By default it runs twice, each run in its own process: with
 TensorFlow's default thread pools (those files), then with one intra-op thread in
@@ -49,6 +63,7 @@ lengthen a run.
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import http.client
 import json
@@ -72,7 +87,7 @@ from kzoo.utils import processes
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKPOINT = "lenet_fashion_mnist"
 MODEL_NAME = "lenet"
-GOAL_SPEEDUP, GOAL_OVERHEAD_MS = 2.0, 2.0
+GOAL_SPEEDUP, GOAL_OVERHEAD_MS, GOAL_GRPC_OVERHEAD_MS = 2.0, 2.0, 1.0
 ATOL = 1e-5
 
 
@@ -100,13 +115,17 @@ def _get(port, path, timeout=5):
 
 @contextlib.contextmanager
 def serving(base, *args, log_path=None, startup_timeout=120, model_name=MODEL_NAME):
-    """A `kzoo serve BASE --port P *args` process, once it answers (`model_name`'s
-    status is 200); yields `(port, pid)`."""
-    port = _free_port()
+    """A `kzoo serve BASE --port P --grpc-port G *args` process (both ports free ones),
+    once it answers on both (`model_name`'s status is 200, the gRPC channel is ready);
+    yields `(port, pid, grpc_port)`."""
+    import grpc
+
+    port, grpc_port = _free_port(), _free_port()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     log = open(log_path or os.devnull, "wb")
     process = subprocess.Popen([sys.executable, "-m", "kzoo", "serve", base, "--port",
-                                str(port), *args], stdout=log, stderr=log, env=env, cwd=REPO)
+                                str(port), "--grpc-port", str(grpc_port), *args],
+                               stdout=log, stderr=log, env=env, cwd=REPO)
     try:
         deadline = time.monotonic() + startup_timeout
         while True:
@@ -121,7 +140,10 @@ def serving(base, *args, log_path=None, startup_timeout=120, model_name=MODEL_NA
             if time.monotonic() > deadline:
                 raise RuntimeError(f"kzoo serve did not answer within {startup_timeout} s")
             time.sleep(0.3)
-        yield port, process.pid
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            grpc.channel_ready_future(channel).result(
+                timeout=max(1.0, deadline - time.monotonic()))
+        yield port, process.pid, grpc_port
     finally:
         processes.stop(process)
         log.close()
@@ -148,13 +170,14 @@ def _median_ms(fn, repeats):
     return 1e3 * statistics.median(times)
 
 
-# The HTTP client of the latency measurement: its own process, without TensorFlow (as
-# a real client), so that this process's TensorFlow thread pools, which keep spinning
-# for a moment after each in-process call, never weigh on the HTTP path. Reads lines
-# "FIRST COUNT" and answers each with one JSON line of durations and probabilities.
+# The clients of the latency measurement: processes of their own, without TensorFlow (as
+# real clients), so that this process's TensorFlow thread pools, which keep spinning
+# for a moment after each in-process call, never weigh on the HTTP or gRPC path. Each
+# reads lines "FIRST COUNT" and answers each with one JSON line of durations and
+# probabilities; argv: port, URL path, a JSON file of `_client_data`.
 _HTTP_CLIENT = r"""
 import http.client, json, sys, time
-port, path, bodies = int(sys.argv[1]), sys.argv[2], json.load(open(sys.argv[3]))
+port, path, bodies = int(sys.argv[1]), sys.argv[2], json.load(open(sys.argv[3]))["bodies"]
 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 headers = {"Content-Type": "application/json"}
 for line in sys.stdin:
@@ -174,21 +197,117 @@ for line in sys.stdin:
     print(json.dumps({"times": times, "answers": answers}), flush=True)
 """
 
+# What `PredictionServiceStub(channel).Predict(request, timeout)` does, on requests
+# serialized beforehand: the stub's module imports TensorFlow, so `PredictResponse` is
+# built from the .proto descriptors this process sends ("proto_files").
+_GRPC_CLIENT = r"""
+import base64, grpc, json, sys, time
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+port, data = int(sys.argv[1]), json.load(open(sys.argv[3]))
+pool = descriptor_pool.DescriptorPool()
+for file in descriptor_pb2.FileDescriptorSet.FromString(
+        base64.b64decode(data["proto_files"])).file:
+    pool.AddSerializedFile(file.SerializeToString())
+response = message_factory.GetMessageClass(
+    pool.FindMessageTypeByName("tensorflow.serving.PredictResponse"))
+requests = [base64.b64decode(r) for r in data["requests"]]
+channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+predict = channel.unary_unary(sys.argv[2], request_serializer=None,
+                              response_deserializer=response.FromString)
+for line in sys.stdin:
+    first, count = map(int, line.split())
+    times, answers = [], []
+    for k in range(first, first + count):
+        start = time.perf_counter()
+        answer = predict(requests[k % len(requests)], timeout=60)
+        probabilities = list(answer.outputs["probabilities"].float_val)
+        times.append(time.perf_counter() - start)
+        answers.append(probabilities)
+    print(json.dumps({"times": times, "answers": answers}), flush=True)
+"""
+
+GRPC_PREDICT = "/tensorflow.serving.PredictionService/Predict"
+API_NAMES = {"rest": "REST", "grpc": "gRPC"}  # the `api` of a throughput row
+
 
 def predict_path(model_name):
     return f"/v1/models/{model_name}:predict"
 
 
-def latency(port, model, signature, images, requests, block=20, warmup=30,
-            model_name=MODEL_NAME):
-    """Batch-1 latency of the HTTP path and of three in-process calls.
+def predict_request(images, model_name=MODEL_NAME):
+    """The `PredictRequest` of `images` for `serving_default`, as TF Serving's clients
+    build it (`tf.make_tensor_proto`: the pixels in `tensor_content`)."""
+    from tensorflow_serving.apis import predict_pb2
 
-    The four paths run in turns of `block` consecutive calls (so that other load on
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+    return request
+
+
+def _proto_files(message_type):
+    """The serialized `FileDescriptorSet` of `message_type`'s .proto file and all it
+    imports, each after its imports."""
+    from google.protobuf import descriptor_pb2
+
+    files, seen = descriptor_pb2.FileDescriptorSet(), set()
+
+    def add(file):
+        if file.name not in seen:
+            seen.add(file.name)
+            for dependency in file.dependencies:
+                add(dependency)
+            file.CopyToProto(files.file.add())
+
+    add(message_type.DESCRIPTOR.file)
+    return files.SerializeToString()
+
+
+def _client_data(images, model_name):
+    """What both latency clients read: the JSON bodies, the serialized PredictRequests
+    and the .proto files of `PredictResponse` (base64), one per image."""
+    from tensorflow_serving.apis import predict_pb2
+
+    return {"bodies": [json.dumps({"instances": image[None].tolist()}) for image in images],
+            "requests": [base64.b64encode(predict_request(image[None], model_name)
+                                          .SerializeToString()).decode() for image in images],
+            "proto_files": base64.b64encode(
+                _proto_files(predict_pb2.PredictResponse)).decode()}
+
+
+@contextlib.contextmanager
+def _client_process(code, *args):
+    """A child process running `code` (`_HTTP_CLIENT`, `_GRPC_CLIENT`) with `args`;
+    yields `ask(first, count)`, which returns its answer to "FIRST COUNT"."""
+    client = subprocess.Popen([sys.executable, "-c", code, *map(str, args)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def ask(first, count):
+        client.stdin.write(f"{first} {count}\n")
+        client.stdin.flush()
+        line = client.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the latency client exited with {client.wait()}")
+        return json.loads(line)
+
+    try:
+        yield ask
+    finally:
+        client.stdin.close()
+        client.wait(timeout=30)
+
+
+def latency(port, grpc_port, model, signature, images, requests, block=20, warmup=30,
+            model_name=MODEL_NAME):
+    """Batch-1 latency of the HTTP path, the gRPC path and three in-process calls.
+
+    The five paths run in turns of `block` consecutive calls (so that other load on
     the machine weighs on all of them alike) until each made `requests` calls. The
-    HTTP requests come from a child process (`_HTTP_CLIENT`: `http.client`, one
-    kept-alive connection, bodies encoded beforehand, answers parsed).
+    HTTP and gRPC requests come from child processes (`_HTTP_CLIENT`: `http.client`,
+    one kept-alive connection; `_GRPC_CLIENT`: one channel; both send requests
+    encoded beforehand and parse the answers).
     """
-    bodies = [json.dumps({"instances": image[None].tolist()}) for image in images]
     inputs = [tf.constant(image[None]) for image in images]
     compiled = tf.function(model, reduce_retracing=True)
     calls = {
@@ -197,48 +316,39 @@ def latency(port, model, signature, images, requests, block=20, warmup=30,
         "signature_in_process": lambda i: signature(images=inputs[i])["probabilities"]
         .numpy()[0],
     }
-    times = {key: [] for key in ["http", *calls]}
+    times = {key: [] for key in ["http", "grpc", *calls]}
     worst = 0.0
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(bodies, f)
-    client = subprocess.Popen([sys.executable, "-c", _HTTP_CLIENT, str(port),
-                               predict_path(model_name), f.name], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-
-    def over_http(first, count):
-        client.stdin.write(f"{first} {count}\n")
-        client.stdin.flush()
-        line = client.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the HTTP client exited with {client.wait()}")
-        return json.loads(line)
-
+        json.dump(_client_data(images, model_name), f)
     try:
-        over_http(0, warmup)
-        for call in calls.values():
-            for i in range(warmup):
-                call(i % len(images))
-        for turn in range(-(-requests // block)):
-            first, count = turn * block, min(block, requests - turn * block)
-            answer = over_http(first, count)
-            times["http"] += answer["times"]
-            for j, probabilities in enumerate(answer["answers"]):
-                worst = max(worst, float(np.abs(np.asarray(probabilities) - expected_of(
-                    model, images, (first + j) % len(images))).max()))
-            for key, call in calls.items():
-                for k in range(first, first + count):
-                    start = time.perf_counter()
-                    got = call(k % len(images))
-                    times[key].append(time.perf_counter() - start)
-                    worst = max(worst, float(np.abs(got - expected_of(
-                        model, images, k % len(images))).max()))
+        with _client_process(_HTTP_CLIENT, port, predict_path(model_name), f.name) as http, \
+                _client_process(_GRPC_CLIENT, grpc_port, GRPC_PREDICT, f.name) as grpc_:
+            remote = {"http": http, "grpc": grpc_}
+            for ask in remote.values():
+                ask(0, warmup)
+            for call in calls.values():
+                for i in range(warmup):
+                    call(i % len(images))
+            for turn in range(-(-requests // block)):
+                first, count = turn * block, min(block, requests - turn * block)
+                for key, ask in remote.items():
+                    answer = ask(first, count)
+                    times[key] += answer["times"]
+                    for j, probabilities in enumerate(answer["answers"]):
+                        worst = max(worst, float(np.abs(np.asarray(probabilities) - expected_of(
+                            model, images, (first + j) % len(images))).max()))
+                for key, call in calls.items():
+                    for k in range(first, first + count):
+                        start = time.perf_counter()
+                        got = call(k % len(images))
+                        times[key].append(time.perf_counter() - start)
+                        worst = max(worst, float(np.abs(got - expected_of(
+                            model, images, k % len(images))).max()))
     finally:
-        client.stdin.close()
-        client.wait(timeout=30)
         os.unlink(f.name)
     result = {key: summary(value) for key, value in times.items()}
-    result["overhead_ms"] = {key: result["http"]["p50_ms"] - result[key]["p50_ms"]
-                             for key in calls}
+    for path, name in (("http", "overhead_ms"), ("grpc", "grpc_overhead_ms")):
+        result[name] = {key: result[path]["p50_ms"] - result[key]["p50_ms"] for key in calls}
     result["max_abs_difference"] = worst
     result["block"] = block
     return result
@@ -325,6 +435,53 @@ async def _load(port, bodies, clients, seconds, warmup, model_name=MODEL_NAME):
     return done, errors, rows, made[0]
 
 
+async def _grpc_load(port, requests, clients, seconds, warmup):
+    """`clients` coroutines calling `Predict` with batch-1 requests (serialized
+    beforehand) for `warmup + seconds` s, each on a `grpc.aio` channel of its own (a
+    local subchannel pool: a TCP connection each, as the REST clients')."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2
+
+    done, errors, rows, made = [], [], [], [0]
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}",
+                                          options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(clients)]
+    try:
+        await asyncio.gather(*(channel.channel_ready() for channel in channels))
+        start = time.perf_counter()
+        begin, end = start + warmup, start + warmup + seconds
+
+        async def client(c):
+            predict = channels[c].unary_unary(
+                GRPC_PREDICT, response_deserializer=predict_pb2.PredictResponse.FromString)
+            i = c
+            while time.perf_counter() < end:
+                sent = time.perf_counter()
+                try:
+                    call = predict(requests[i % len(requests)], timeout=60)
+                    answer = await call
+                    ok = answer.outputs["probabilities"].tensor_shape.dim[0].size == 1
+                    batch = (await call.trailing_metadata()).get("x-kzoo-batch-rows")
+                    text = "" if ok else f"unexpected answer: {answer}"
+                except Exception as e:  # noqa: BLE001 - counted and reported
+                    ok, batch, text = False, None, repr(e)
+                now = time.perf_counter()
+                made[0] += 1
+                if begin <= now <= end:  # completed in the window
+                    if ok:
+                        done.append(now - sent)
+                        if batch is not None:
+                            rows.append(int(batch))
+                    else:
+                        errors.append(text[:200])
+                i += clients
+
+        await asyncio.gather(*(client(c) for c in range(clients)))
+    finally:
+        await asyncio.gather(*(channel.close() for channel in channels))
+    return done, errors, rows, made[0]
+
+
 def _cpu_seconds(pid):
     """User + system CPU seconds of process `pid` so far (Linux /proc), else None."""
     try:
@@ -337,44 +494,50 @@ def _cpu_seconds(pid):
 
 def throughput(servers, images, clients, seconds, warmup, rounds=3, model_name=MODEL_NAME):
     """Requests/s of `clients` concurrent clients, one image per request, against each
-    server of `servers` ({batching: (port, pid)}); the servers take turns, `rounds`
-    turns of `seconds / rounds` each (plus `warmup`), so that other load weighs on
-    both alike, the first of a round going second in the next (A B, B A, ...), so
-    that neither always follows the other. Also the CPU time the server and this
-    client process spent per request (warm-up included)."""
-    bodies = [json.dumps({"instances": image[None].tolist()}).encode("utf-8")
-              for image in images]
-    got = {batching: ([], [], []) for batching in servers}
-    cpu = {batching: [0.0, 0.0, 0] for batching in servers}  # server s, client s, requests
-    turns = {batching: [] for batching in servers}  # requests/s of each turn
+    server of `servers` ({batching: (port, pid, grpc_port)}) over each API (REST and
+    gRPC); the (server, API) pairs take turns, `rounds` turns of `seconds / rounds`
+    each (plus `warmup`), so that other load weighs on all alike, a round going in the
+    reverse order of the one before (A B C D, D C B A, ...), so that none always
+    follows another. Also the CPU time the server and this client process spent per
+    request (warm-up included)."""
+    payloads = {"rest": [json.dumps({"instances": image[None].tolist()}).encode("utf-8")
+                         for image in images],
+                "grpc": [predict_request(image[None], model_name).SerializeToString()
+                         for image in images]}
+    pairs = [(api, batching) for api in payloads for batching in servers]
+    got = {pair: ([], [], []) for pair in pairs}
+    cpu = {pair: [0.0, 0.0, 0] for pair in pairs}  # server s, client s, requests
+    turns = {pair: [] for pair in pairs}  # requests/s of each turn
     for turn in range(rounds):
-        order = list(servers.items())
-        for batching, (port, pid) in (order if turn % 2 == 0 else order[::-1]):
+        for api, batching in (pairs if turn % 2 == 0 else pairs[::-1]):
+            port, pid, grpc_port = servers[batching]
+            load = (_grpc_load(grpc_port, payloads[api], clients, seconds / rounds, warmup)
+                    if api == "grpc" else
+                    _load(port, payloads[api], clients, seconds / rounds, warmup, model_name))
             server_before, client_before = _cpu_seconds(pid), time.process_time()
-            done, errors, rows, sent = asyncio.run(_load(port, bodies, clients,
-                                                         seconds / rounds, warmup,
-                                                         model_name))
+            done, errors, rows, sent = asyncio.run(load)
             server_after, client_after = _cpu_seconds(pid), time.process_time()
+            pair = api, batching
             if server_before is not None and server_after is not None:
-                cpu[batching][0] += server_after - server_before
-            cpu[batching][1] += client_after - client_before
-            cpu[batching][2] += sent
-            turns[batching].append(len(done) / (seconds / rounds))
-            for total, part in zip(got[batching], (done, errors, rows)):
+                cpu[pair][0] += server_after - server_before
+            cpu[pair][1] += client_after - client_before
+            cpu[pair][2] += sent
+            turns[pair].append(len(done) / (seconds / rounds))
+            for total, part in zip(got[pair], (done, errors, rows)):
                 total.extend(part)
     result = []
-    for batching, (done, errors, rows) in got.items():
-        server_cpu, client_cpu, sent = cpu[batching]
-        row = {"batching": batching, "clients": clients, "seconds": seconds,
+    for (api, batching), (done, errors, rows) in got.items():
+        server_cpu, client_cpu, sent = cpu[api, batching]
+        row = {"api": api, "batching": batching, "clients": clients, "seconds": seconds,
                "rounds": rounds, "requests": len(done), "requests_per_s": len(done) / seconds,
-               "turn_requests_per_s": turns[batching],
+               "turn_requests_per_s": turns[api, batching],
                "errors": len(errors), "first_errors": errors[:3],
                "latency": summary(done) if done else None,
                "mean_batch_rows": float(np.mean(rows)) if rows else None,
                "server_cpu_ms_per_request": 1e3 * server_cpu / sent if sent else None,
                "client_cpu_ms_per_request": 1e3 * client_cpu / sent if sent else None}
-        print(f"  {'batching' if batching else 'unbatched':9s} {clients:3d} clients: "
-              f"{row['requests_per_s']:7.1f} req/s"
+        print(f"  {API_NAMES[api]:4s} {'batching' if batching else 'unbatched':9s} "
+              f"{clients:3d} clients: {row['requests_per_s']:7.1f} req/s"
               + (f", p50 {row['latency']['p50_ms']:.2f} ms" if done else "")
               + (f", mean batch {row['mean_batch_rows']:.1f} rows" if rows else "")
               + (f", {len(errors)} errors" if errors else "")
@@ -385,15 +548,32 @@ def throughput(servers, images, clients, seconds, warmup, rounds=3, model_name=M
     return result
 
 
-def correctness(port, images, expected, clients, requests, model_name=MODEL_NAME):
-    """`clients` threads × `requests` requests of 1-4 images through `Client`."""
+class _GrpcClient:
+    """`kzoo.serving.Client.predict` over gRPC, the canonical way: a `PredictRequest` of
+    `tf.make_tensor_proto`, `PredictionServiceStub.Predict`, `tf.make_ndarray`."""
+
+    def __init__(self, port):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(
+            grpc.insecure_channel(f"127.0.0.1:{port}"))
+
+    def predict(self, name, images):
+        answer = self.stub.Predict(predict_request(images, name), timeout=60)
+        return {key: tf.make_ndarray(value) for key, value in answer.outputs.items()}
+
+
+def correctness(port, images, expected, clients, requests, model_name=MODEL_NAME,
+                api="rest"):
+    """`clients` threads × `requests` requests of 1-4 images through `Client` (REST,
+    `port` is the HTTP port) or `_GrpcClient` (gRPC, `port` is the gRPC port)."""
     from kzoo.serving import Client
 
-    url = f"http://127.0.0.1:{port}"
     errors, mismatches, answered = [], [], []
 
     def worker(seed):
-        client = Client(url)
+        client = _GrpcClient(port) if api == "grpc" else Client(f"http://127.0.0.1:{port}")
         rng = np.random.default_rng(seed)
         for _ in range(requests):
             start = int(rng.integers(0, len(images) - 4))
@@ -417,7 +597,7 @@ def correctness(port, images, expected, clients, requests, model_name=MODEL_NAME
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - begin
-    return {"clients": clients, "requests_per_client": requests,
+    return {"api": api, "clients": clients, "requests_per_client": requests,
             "answered": len(answered), "images": int(sum(answered)), "errors": len(errors),
             "mismatches": len(mismatches), "first_errors": errors[:3],
             "first_mismatches": mismatches[:3], "seconds": seconds,
@@ -429,13 +609,14 @@ def correctness(port, images, expected, clients, requests, model_name=MODEL_NAME
 # --------------------------------------------------------------------------- #
 
 
-def _cell(rows, batching, clients):
-    return next((r for r in rows if r["batching"] == batching and r["clients"] == clients),
-                None)
+def _cell(rows, batching, clients, api="rest"):
+    """The throughput row of `api` (rows of files before gRPC are REST's)."""
+    return next((r for r in rows if r["batching"] == batching and r["clients"] == clients
+                 and r.get("api", "rest") == api), None)
 
 
 def verdicts(results):
-    """The two goals, computed from the measurements."""
+    """The goals, computed from the measurements (gRPC's when the file has gRPC rows)."""
     rows = results["throughput"]
     unbatched, batched = _cell(rows, False, 8), _cell(rows, True, 8)
     if unbatched and batched and unbatched["requests_per_s"] > 0:
@@ -452,16 +633,23 @@ def verdicts(results):
     fastest = min(("keras_eager", "keras_compiled", "signature_in_process"),
                   key=lambda key: lat[key]["p50_ms"])
     overhead = lat["overhead_ms"][fastest]
-    return {"throughput": throughput_goal,
-            "overhead": {"baseline": fastest, "overhead_ms": overhead,
-                         "vs_keras_eager_ms": lat["overhead_ms"]["keras_eager"],
-                         "met": overhead <= GOAL_OVERHEAD_MS}}
+    result = {"throughput": throughput_goal,
+              "overhead": {"baseline": fastest, "overhead_ms": overhead,
+                           "vs_keras_eager_ms": lat["overhead_ms"]["keras_eager"],
+                           "met": overhead <= GOAL_OVERHEAD_MS}}
+    if "grpc" in lat:
+        overhead = lat["grpc_overhead_ms"][fastest]
+        result["grpc_overhead"] = {"baseline": fastest, "overhead_ms": overhead,
+                                   "vs_keras_eager_ms": lat["grpc_overhead_ms"]["keras_eager"],
+                                   "met": overhead <= GOAL_GRPC_OVERHEAD_MS}
+    return result
 
 
 def run(*, checkpoint=CHECKPOINT, latency_requests=300, seconds=9.0, warmup=0.5, rounds=6,
         clients=(1, 8, 32), check_clients=8, check_requests=500, max_batch_size=32,
         batch_timeout_ms=5.0, intra_op_threads=0, images=64, log_dir=None):
     import aiohttp
+    import grpc
     import keras
 
     from kzoo.serving import export_version, load_source
@@ -495,11 +683,11 @@ def run(*, checkpoint=CHECKPOINT, latency_requests=300, seconds=9.0, warmup=0.5,
                      model_name=name) as plain, \
                 serving(base, *both, *batch_args, model_name=name,
                         log_path=os.path.join(logs, f"serve-{name}-batching.log")) as batched:
-            (plain_port, _), (batched_port, _) = plain, batched
             print(f"latency, {latency_requests} batch-1 requests per path ...", flush=True)
-            lat = latency(plain_port, model, signature, pixels, latency_requests,
+            lat = latency(plain[0], plain[2], model, signature, pixels, latency_requests,
                           model_name=name)
-            print(f"  HTTP p50 {lat['http']['p50_ms']:.2f} ms; in process: eager "
+            print(f"  HTTP p50 {lat['http']['p50_ms']:.2f} ms, gRPC p50 "
+                  f"{lat['grpc']['p50_ms']:.2f} ms; in process: eager "
                   f"{lat['keras_eager']['p50_ms']:.2f}, compiled "
                   f"{lat['keras_compiled']['p50_ms']:.2f}, signature "
                   f"{lat['signature_in_process']['p50_ms']:.2f} ms", flush=True)
@@ -508,20 +696,26 @@ def run(*, checkpoint=CHECKPOINT, latency_requests=300, seconds=9.0, warmup=0.5,
                 throughput_rows += throughput({False: plain, True: batched}, pixels, n,
                                               seconds, warmup, rounds, model_name=name)
             if check_requests:
-                for label, port in (("unbatched", plain_port), ("batching", batched_port)):
-                    checks.append({"server": label, **correctness(
-                        port, pixels, expected, check_clients, check_requests,
-                        model_name=name)})
+                for api in API_NAMES:
+                    for label, (port, _, grpc_port) in (("unbatched", plain),
+                                                        ("batching", batched)):
+                        checks.append({"server": label, **correctness(
+                            grpc_port if api == "grpc" else port, pixels, expected,
+                            check_clients, check_requests, model_name=name, api=api)})
     for check in checks:
-        print(f"  correctness ({check['server']}): {check['clients']} clients × "
+        print(f"  correctness ({check['server']}, {API_NAMES[check['api']]}): "
+              f"{check['clients']} clients × "
               f"{check['requests_per_client']} requests, {check['errors']} errors, "
               f"{check['mismatches']} mismatches, {check['seconds']:.1f} s", flush=True)
     results = {
         "benchmark": "serving",
-        "what": "kzoo serve (TF Serving REST) on localhost against the model in process",
+        "what": "kzoo serve (TF Serving REST and gRPC) on localhost against the model in "
+                "process",
         "goals": {"batching_speedup_at_8_clients": GOAL_SPEEDUP,
-                  "p50_overhead_ms": GOAL_OVERHEAD_MS},
+                  "p50_overhead_ms": GOAL_OVERHEAD_MS,
+                  "grpc_p50_overhead_ms": GOAL_GRPC_OVERHEAD_MS},
         "machine": machine(keras=keras.__version__, aiohttp=aiohttp.__version__,
+                           grpcio=grpc.__version__,
                            platform=platform.platform(),
                            load_average_before=[round(v, 2) for v in load_before],
                            load_average_after=[round(v, 2) for v in os.getloadavg()]),
@@ -530,7 +724,8 @@ def run(*, checkpoint=CHECKPOINT, latency_requests=300, seconds=9.0, warmup=0.5,
                   "input": "x".join(map(str, shape)) + " float32 pixels 0-255",
                   "mult_adds": _mult_adds(model)},
         "settings": {"latency_requests": latency_requests, "seconds": seconds,
-                     "warmup": warmup, "rounds": rounds, "turn_order": "A B, B A",
+                     "warmup": warmup, "rounds": rounds,
+                     "turn_order": "A B C D, D C B A",
                      "clients": list(clients),
                      "max_batch_size": max_batch_size, "batch_timeout_ms": batch_timeout_ms,
                      "intra_op_threads": intra_op_threads,
@@ -583,7 +778,9 @@ def to_markdown(results):
     lines = [
         f"`kzoo serve` on localhost, {_model_text(results['model'])}, {machine_text(m)} "
         f"shared by server and clients, TF {m['tensorflow']}, "
-        f"Keras {m['keras']}, aiohttp {m['aiohttp']}, Python {m['python']}; load average "
+        f"Keras {m['keras']}, aiohttp {m['aiohttp']}, "
+        + (f"grpcio {m['grpcio']}, " if m.get("grpcio") else "")
+        + f"Python {m['python']}; load average "
         f"{m['load_average_before'][0]:.2f} before, {m['load_average_after'][0]:.2f} after"
         + (f"; the run took {results['wall_seconds'] / 60:.1f} min."
            if "wall_seconds" in results else "."),
@@ -591,20 +788,36 @@ def to_markdown(results):
         f"Batch-1 latency ({lat['http']['n']} requests per path, in turns of "
         f"{lat['block']} calls per path):",
         "",
-        "| path | p50 ms | p99 ms | HTTP p50 overhead ms |",
-        "|---|---|---|---|",
-        f"| HTTP `:predict` (`http.client` in a client process, kept-alive) | "
-        f"{lat['http']['p50_ms']:.2f} | "
-        f"{lat['http']['p99_ms']:.2f} | — |",
+        "| path | p50 ms | p99 ms | HTTP p50 overhead ms |"
+        + (" gRPC p50 overhead ms |" if "grpc" in lat else ""),
+        "|---|---|---|---|" + ("---|" if "grpc" in lat else ""),
     ]
+    remote = {"http": "HTTP `:predict` (`http.client` in a client process, kept-alive)",
+              "grpc": "gRPC `Predict` (`grpc` in a client process, one channel)"}
+    overheads = [key for key in ("overhead_ms", "grpc_overhead_ms") if key in lat]
+    for key, label in remote.items():
+        if key in lat:
+            lines.append(f"| {label} | {lat[key]['p50_ms']:.2f} | {lat[key]['p99_ms']:.2f} |"
+                         + " — |" * len(overheads))
     labels = {"keras_eager": "Keras `model(x)`, in process",
               "keras_compiled": "Keras `tf.function(model)`, in process",
               "signature_in_process": "exported `serving_default`, in process"}
     for key, label in labels.items():
         lines.append(f"| {label} | {lat[key]['p50_ms']:.2f} | {lat[key]['p99_ms']:.2f} | "
-                     f"{lat['overhead_ms'][key]:+.2f} |")
+                     + " | ".join(f"{lat[o][key]:+.2f}" for o in overheads) + " |")
     b = results["breakdown_ms"]
     rest = lat["http"]["p50_ms"] - b["decode"] - b["signature_call"] - b["json_encode"]
+    apis = [api for api in API_NAMES  # files before gRPC have REST rows only
+            if any(r.get("api", "rest") == api for r in results["throughput"])]
+    if len(apis) > 1:
+        order = (" between the two servers and the two APIs (in the order REST unbatched, "
+                 "REST batching, gRPC unbatched, gRPC batching, then the reverse, and so on; "
+                 "gRPC: `grpc.aio` coroutines, a channel each)")
+    elif s.get("turn_order"):
+        order = (" between the two servers (in the order unbatched, batching, then "
+                 "batching, unbatched, and so on)")
+    else:
+        order = " between the two servers"
     lines += [
         "",
         f"Where one request's time goes (the server's functions in this process, medians "
@@ -618,9 +831,7 @@ def to_markdown(results):
         "and back, the client and the kernel.",
         "",
         f"Throughput, one image per request: {s['seconds']:g} s per cell in "
-        f"{s['rounds']} turns that alternate between the two servers"
-        + (" (in the order unbatched, batching, then batching, unbatched, and so on)"
-           if s.get("turn_order") else "") + f", each after "
+        f"{s['rounds']} turns that alternate{order}, each after "
         f"{s['warmup']:g} s of warm-up (`--batching --max-batch-size {s['max_batch_size']} "
         f"--batch-timeout-ms {s['batch_timeout_ms']:g}`"
         + (f"; both servers `--tensorflow-intra-op-parallelism {s['intra_op_threads']}`, "
@@ -628,12 +839,14 @@ def to_markdown(results):
            if s.get("intra_op_threads") else "")
         + "); p50 is the latency under load:",
         "",
-        "| clients | unbatched req/s | p50 ms | batching req/s | p50 ms | mean batch rows "
+        ("| API " if len(apis) > 1 else "")
+        + "| clients | unbatched req/s | p50 ms | batching req/s | p50 ms | mean batch rows "
         "| batching / unbatched |",
-        "|---|---|---|---|---|---|---|",
+        ("|---" if len(apis) > 1 else "") + "|---|---|---|---|---|---|---|",
     ]
-    for n in s["clients"]:
-        u, b_ = _cell(results["throughput"], False, n), _cell(results["throughput"], True, n)
+    for api, n in ((api, n) for api in apis for n in s["clients"]):
+        u = _cell(results["throughput"], False, n, api)
+        b_ = _cell(results["throughput"], True, n, api)
         if not u or not b_:
             continue
         ratio = b_["requests_per_s"] / u["requests_per_s"] if u["requests_per_s"] else 0.0
@@ -641,15 +854,20 @@ def to_markdown(results):
         def p50(row):
             return f"{row['latency']['p50_ms']:.2f}" if row["latency"] else "—"
         errors = sum(r["errors"] for r in (u, b_))
-        lines.append(f"| {n} | {u['requests_per_s']:.1f} | {p50(u)} | "
+        lines.append((f"| {API_NAMES[api]} " if len(apis) > 1 else "")
+                     + f"| {n} | {u['requests_per_s']:.1f} | {p50(u)} | "
                      f"{b_['requests_per_s']:.1f} | {p50(b_)} | "
                      f"{b_['mean_batch_rows'] or 0:.1f} | {ratio:.2f}×"
                      + (f" ({errors} errors)" if errors else "") + " |")
     if results["correctness"]:
-        lines += ["", "Correctness (`kzoo.serving.Client`, 1–4 images per request, answers "
+        clients = ("REST: `kzoo.serving.Client`; gRPC: `PredictionServiceStub.Predict`"
+                   if any("api" in c for c in results["correctness"])
+                   else "`kzoo.serving.Client`")
+        lines += ["", f"Correctness ({clients}, 1–4 images per request, answers "
                   f"against the Keras model in process within {ATOL:g}):", ""]
         for c in results["correctness"]:
-            lines.append(f"- {c['server']}: {c['clients']} clients × "
+            api = f", {API_NAMES[c['api']]}" if "api" in c else ""
+            lines.append(f"- {c['server']}{api}: {c['clients']} clients × "
                          f"{c['requests_per_client']} requests, {c['answered']} answered, "
                          f"{c['errors']} errors, {c['mismatches']} mismatches "
                          f"({c['seconds']:.1f} s) — {'passed' if c['passed'] else 'FAILED'}")
@@ -669,6 +887,12 @@ def to_markdown(results):
         f"call (the fastest one, {labels[o['baseline']]}): {o['overhead_ms']:+.2f} ms — "
         f"{_yes(o['met'])} (over the eager Keras call: {o['vs_keras_eager_ms']:+.2f} ms).",
     ]
+    if "grpc_overhead" in v:
+        g = v["grpc_overhead"]
+        lines.append(f"Goal: p50 overhead of the gRPC path ≤ {GOAL_GRPC_OVERHEAD_MS:g} ms over "
+                     f"the in-process call (the fastest one, {labels[g['baseline']]}): "
+                     f"{g['overhead_ms']:+.2f} ms — {_yes(g['met'])} (over the eager Keras "
+                     f"call: {g['vs_keras_eager_ms']:+.2f} ms).")
     return "\n".join(lines) + "\n"
 
 
@@ -684,13 +908,16 @@ def _threads_text(results):
 
 def summary_markdown(named_results):
     """One table over several results files (`[(name, results)]`): the 8-client speed-up
-    and both goals of each, from `verdicts`."""
+    and the goals of each, from `verdicts` (gRPC's columns when a file has them)."""
     clients = " · ".join(str(n) for n in named_results[0][1]["settings"]["clients"])
+    grpc = any("grpc_overhead" in verdicts(results) for _, results in named_results)
     lines = ["| results file | model | intra-op threads | "
-             f"batching / unbatched at {clients} clients | 8-client turns ≥ 2× | "
+             f"REST batching / unbatched at {clients} clients | 8-client turns ≥ 2× | "
              f"throughput goal (≥ {GOAL_SPEEDUP:g}× at 8) | HTTP p50 overhead | "
-             f"latency goal (≤ {GOAL_OVERHEAD_MS:g} ms) |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"latency goal (≤ {GOAL_OVERHEAD_MS:g} ms) |"
+             + (f" gRPC p50 overhead | gRPC latency goal (≤ {GOAL_GRPC_OVERHEAD_MS:g} ms) |"
+                if grpc else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|---|" if grpc else "")]
     for name, results in named_results:
         ratios = []
         for n in results["settings"]["clients"]:
@@ -698,12 +925,15 @@ def summary_markdown(named_results):
             if u and b and u["requests_per_s"]:
                 ratios.append(f"{b['requests_per_s'] / u['requests_per_s']:.2f}×")
         t, o = (v := verdicts(results))["throughput"], v["overhead"]
+        g = v.get("grpc_overhead")
         turns = t.get("turn_speedups_at_8") or []
         lines.append(
             f"| `{name}.json` | `{results['model'].get('architecture') or MODEL_NAME}` | "
             f"{_threads_text(results)} | {' · '.join(ratios) or '—'} | "
             f"{sum(r >= GOAL_SPEEDUP for r in turns)} of {len(turns)} | {_yes(t['met'])} | "
-            f"{o['overhead_ms']:+.2f} ms | {_yes(o['met'])} |")
+            f"{o['overhead_ms']:+.2f} ms | {_yes(o['met'])} |"
+            + ((f" {g['overhead_ms']:+.2f} ms | {_yes(g['met'])} |" if g else " — | — |")
+               if grpc else ""))
     return "\n".join(lines) + "\n"
 
 

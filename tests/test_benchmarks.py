@@ -311,6 +311,32 @@ def test_serving_turn_by_turn_ratios():
     assert "turn by turn" not in serving.to_markdown(results)
 
 
+def test_serving_grpc_rows_goal_and_summary():
+    """gRPC's latency row, throughput rows and goal beside REST's, which keep their verdict."""
+    results = sresults(450.0, 900.0, 2.5, fastest_p50=1.0)
+    lat = results["latency"]
+    lat["grpc"] = {"p50_ms": 1.6, "p99_ms": 3.0, "mean_ms": 1.7, "n": 300}
+    lat["grpc_overhead_ms"] = {k: 1.6 - lat[k]["p50_ms"]
+                               for k in ("keras_eager", "keras_compiled", "signature_in_process")}
+    results["throughput"] += [{**row, "api": "grpc", "requests_per_s": 3 * row["requests_per_s"]}
+                              for row in results["throughput"]]
+    results["correctness"].append({**results["correctness"][0], "api": "grpc"})
+    v = serving.verdicts(results)
+    assert v["throughput"]["speedup_at_8"] == pytest.approx(2.0)  # REST's rows only
+    assert v["grpc_overhead"]["overhead_ms"] == pytest.approx(0.6) and v["grpc_overhead"]["met"]
+    text = serving.to_markdown(results)
+    assert "| REST | 8 | 450.0 |" in text and "| gRPC | 8 | 1350.0 |" in text
+    assert ("| gRPC `Predict` (`grpc` in a client process, one channel) | 1.60 | 3.00 | — | — |"
+            in text)
+    assert "| exported `serving_default`, in process | 1.00 | 2.00 | +1.50 | +0.60 |" in text
+    assert "- batching, gRPC: 8 clients × 500 requests" in text
+    assert "gRPC path ≤ 1 ms over the in-process call (the fastest one, exported " \
+        "`serving_default`, in process): +0.60 ms — **met**" in text
+    old = sresults(450.0, 900.0, 2.5, fastest_p50=1.0)
+    table = serving.summary_markdown([("new", results), ("old", old)])
+    assert "| +0.60 ms | **met** |" in table and table.count("| — | — |") == 1
+
+
 @pytest.mark.parametrize("value", ["1,1", "-1", ""])
 def test_serving_intra_op_threads_rejects_bad_lists(value, capsys):
     with pytest.raises(SystemExit):
