@@ -46,15 +46,15 @@ from kzoo.serving import grpc_api, server
               type=int, help="TensorFlow ops run at once (TF Serving's flag of that name; "
               "0: TensorFlow chooses).")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
-def serve_cmd(base, model_config_file, config_poll, host, port, grpc_port, max_body_mb, poll_seconds, batching, max_batch_size,
-              batch_timeout_ms, num_batch_threads, intra_op, inter_op, verbose):
+def serve_cmd(base, model_config_file, config_poll, host, port, grpc_port, max_body_mb,
+              poll_seconds, batching, max_batch_size, batch_timeout_ms, num_batch_threads, intra_op, inter_op, verbose):
     """Serve every model under BASE (BASE/NAME/VERSION/ SavedModels), all versions,
     or the models of a TF Serving model config file (--model-config-file).
 
     Speaks TF Serving's REST API: GET /v1/models/NAME[/versions/V|/labels/L][/metadata],
     POST /v1/models/NAME[/versions/V|/labels/L]:predict; and its gRPC API on
-    --grpc-port (PredictionService, ModelService). New versions are picked up
-    without a restart.
+    --grpc-port (PredictionService, ModelService); Prometheus metrics at GET
+    /monitoring/prometheus/metrics. New versions are picked up without a restart.
     """
     if (base is None) == (model_config_file is None):
         raise ValueError("Give either BASE or --model-config-file (exactly one). "
