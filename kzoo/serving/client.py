@@ -11,6 +11,7 @@ import numpy as np
 
 # The canonical status code of each HTTP status (TF Serving's mapping, read backwards).
 from kzoo.serving.rest import _CODES as _HTTP_CODES
+from kzoo.serving.servables import _as_dict
 
 
 class ServingError(RuntimeError):
@@ -175,18 +176,6 @@ class Client:
 # --------------------------------------------------------------------------- #
 # gRPC
 # --------------------------------------------------------------------------- #
-
-
-def _as_dict(message):
-    """A proto as TF Serving's REST API prints it (field names kept, defaults shown)."""
-    from google.protobuf import json_format
-
-    try:
-        return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                         always_print_fields_with_no_presence=True)
-    except TypeError:  # protobuf < 5
-        return json_format.MessageToDict(message, preserving_proto_field_name=True,
-                                         including_default_value_fields=True)
 
 
 def _output_array(proto, name):
