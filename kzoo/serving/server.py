@@ -466,17 +466,30 @@ class ModelServer:
         # that one in use fails before any model loads; `grpc_address` is then known.
         self._grpc_socket = self._grpc_server = self.grpc_address = None
         self.grpc_services = None  # set when gRPC starts (grpc_api.start)
+        # Both ports are bound before any model loads, so that one in use is a clear
+        # error at once (a client that connects meanwhile waits in the backlog).
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            self.socket = socket.create_server((host, port), family=family, backlog=128,
+                                               reuse_port=False)
+        except OSError as e:
+            self.executor.shutdown(wait=False)
+            raise ValueError(f"Argument `port` (--port): cannot listen on {host}:{port} "
+                             f"({e.strerror or e}; another server may be using it; 0 "
+                             f"picks a free port). Received: port={port}") from None
+        self.socket.setblocking(False)
+        self.server_address = self.socket.getsockname()
         if grpc_port is not None:
             from kzoo.serving import grpc_api
-            self._grpc_socket = grpc_api.reserve_port(host, grpc_port)
+            try:
+                self._grpc_socket = grpc_api.reserve_port(host, grpc_port)
+            except ValueError:
+                self.socket.close()
+                self.executor.shutdown(wait=False)
+                raise
             self.grpc_address = self._grpc_socket.getsockname()[:2]
         self.registry.scan()
         freeze_heap()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.socket = socket.create_server((host, port), family=family, backlog=128,
-                                           reuse_port=False)
-        self.socket.setblocking(False)
-        self.server_address = self.socket.getsockname()
         self._poller = threading.Thread(target=self._poll_loop, name="kzoo-serve-poll",
                                         daemon=True)
         self._poller.start()

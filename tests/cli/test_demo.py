@@ -1,11 +1,14 @@
 """`kzoo demo`: the short digits run of a CNN made of kzoo layers."""
 
 import numpy as np
+import pytest
 
 from kzoo import layers
 from kzoo.cli.demo import build_demo_model, run_demo
 
 
+# Heavy (about 7 s; the default run's budget): `./scripts/run test-heavy` runs it.
+@pytest.mark.heavy
 def test_demo_learns_digits_and_round_trips(capsys):
     accuracy = run_demo(epochs=2, seed=0)
     assert accuracy > 0.8  # 10 classes: chance is 0.1

@@ -27,7 +27,10 @@ HEAVY = {"resnet44", "resnet56", "resnet101", "resnet110", "resnet152",
          # (convnext_tiny carries the new layers; mobilenet_v2 and mobilenet_v3_small the
          # depthwise and squeeze-excite ones); the rest run with -m heavy.
          "efficientnet_b0", "efficientnet_v2_b0", "resnet50_v2", "mobilenet",
-         "mobilenet_v3_large", "densenet121", "xception", "nasnet_mobile"}
+         "mobilenet_v3_large", "densenet121", "xception", "nasnet_mobile",
+         # The default run's budget (issue 28's serving tests): resnet50 and
+         # googlenet keep the bottleneck and inception blocks there.
+         "inception_v3", "resnet34"}
 
 
 def _as_list(outputs):

@@ -499,6 +499,14 @@ def test_grpc_port_in_use(base, server, monkeypatch):
     assert f"127.0.0.1:{used}" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["serve", base, "--port", "9", "--grpc-port", "9"])
     assert result.exit_code == 1 and "--grpc-port" in result.output, result.output
+    # The REST port in use: the same kind of error, naming --port.
+    rest_used = server["port"]
+    with pytest.raises(ValueError, match=f"--port.*127.0.0.1:{rest_used}"):
+        ModelServer(base, "127.0.0.1", rest_used, grpc_port=0)
+    result = CliRunner().invoke(main, ["serve", base, "--port", str(rest_used),
+                                       "--grpc-port", "0"])
+    assert result.exit_code == 1 and "Error: Argument `port` (--port)" in result.output, \
+        result.output
 
 
 def test_reload_config_and_version_labels(base, tmp_path, images, expected):

@@ -48,9 +48,11 @@ def _distribution(run):
     # `./scripts/run test-heavy` runs it.
     pytest.param(["--strategy", "mirrored", "--cpu-replicas", "2", "--epochs", "1"],
                  {"strategy": "MirroredStrategy", "replicas": 2}, marks=pytest.mark.heavy),
-    # One worker without TF_CONFIG: kzoo's own strategy.run loop, not Keras's fit.
-    (["--strategy", "multi_worker", "--epochs", "1"],
-     {"strategy": "MultiWorkerMirroredStrategy", "replicas": 1}),
+    # One worker without TF_CONFIG: kzoo's own strategy.run loop, not Keras's fit. Heavy too
+    # (about 11 s; tests/distribute runs the loop itself in the default run).
+    pytest.param(["--strategy", "multi_worker", "--epochs", "1"],
+                 {"strategy": "MultiWorkerMirroredStrategy", "replicas": 1},
+                 marks=pytest.mark.heavy),
 ], ids=["mirrored-2-cpus", "multi_worker-alone"])
 def test_kzoo_train_with_a_strategy(tmp_path, args, expected):
     run = str(tmp_path / "run")
