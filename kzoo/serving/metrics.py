@@ -15,6 +15,7 @@ sources, read 2026-12):
 | `:tensorflow:serving:runtime_latency` (model_name, API, runtime) | histogram, µs | TF Serving, `servables/tensorflow/util.cc` (`RecordRuntimeLatency`) |
 | `:tensorflow:serving:batching_session:processed_batch_size` | histogram, rows | TF Serving, `batching/batching_util.h` (`RecordProcessedBatchSize`, task name `batching_session` from `batching/batching_session.h`) |
 | `:kzoo:serving:model_versions_loaded` (model_name, version) | gauge, 1 per version | invented: TF Serving has no such gauge (`core/` defines none; its only gauge is `/tensorflow/serving/mlmd_map`) |
+| `:kzoo:serving:request_count` (model_name, API, entrypoint, status) | counter | invented: every request by API as well (TF Serving's `request_count` has no API label; its `request_latency` counts successful requests only) |
 
 TF Serving names a metric `/tensorflow/serving/request_count` and its exporter
 turns every character outside `[a-zA-Z0-9_]` into `:`. It prints a counter
@@ -75,6 +76,9 @@ REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
 PROCESSED_BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
 MODEL_VERSIONS_LOADED = ":kzoo:serving:model_versions_loaded"
+#: Every request by model, API, entrypoint and status (TF Serving's request_count has
+#: no API label, and its request_latency counts only successful requests).
+REQUESTS_BY_API = ":kzoo:serving:request_count"
 
 #: The API names `record_request` takes (TF Serving's gRPC method names).
 APIS = ("Predict", "GetModelMetadata", "GetModelStatus", "Classify", "Regress",
@@ -148,6 +152,7 @@ class Metrics:
         self._requests = {}   # (model, status) -> count
         self._latency = {}    # (model, API, entrypoint) -> _Histogram
         self._runtime = {}    # (model, API, runtime) -> _Histogram
+        self._by_api = {}     # (model, API, entrypoint, status) -> count
         self._batches = _Histogram(len(BATCH_SIZE_BOUNDS) + 1)
         # A registry of our own (not prometheus_client's global one): one per server.
         self.collectors = CollectorRegistry(auto_describe=False)
@@ -158,16 +163,19 @@ class Metrics:
         """Records one request: `model` name, `api` (e.g. "Predict"), `entrypoint`
         ("REST" or "GRPC"), canonical status `code` (e.g. "OK", "NOT_FOUND") and its
         wall time in `seconds` (in the latency histogram only when `code` is "OK")."""
+        by_api = (model, api, entrypoint, code)
         if code != "OK":
             key = (model, code)
             with self._lock:
                 self._requests[key] = self._requests.get(key, 0) + 1
+                self._by_api[by_api] = self._by_api.get(by_api, 0) + 1
             return
         micros = seconds * 1e6
         bucket = bisect.bisect_left(LATENCY_BOUNDS, micros)
         key, labels = (model, "OK"), (model, api, entrypoint)
         with self._lock:
             self._requests[key] = self._requests.get(key, 0) + 1
+            self._by_api[by_api] = self._by_api.get(by_api, 0) + 1
             histogram = self._latency.get(labels)
             if histogram is None:
                 histogram = self._latency[labels] = _Histogram(len(LATENCY_BOUNDS) + 1)
@@ -195,12 +203,13 @@ class Metrics:
             self._batches.sum += size
 
     def snapshot(self):
-        """`(requests, latency, runtime, batches)`: copies of the recorded values."""
+        """`(requests, latency, runtime, batches, requests by API)`: copies of the
+        recorded values."""
         with self._lock:
             return (dict(self._requests),
                     {key: value.copy() for key, value in self._latency.items()},
                     {key: value.copy() for key, value in self._runtime.items()},
-                    self._batches.copy())
+                    self._batches.copy(), dict(self._by_api))
 
     def loaded_versions(self):
         """`[(model name, version), ...]` served by `registry` now."""
@@ -224,6 +233,7 @@ class Metrics:
 # prometheus_client always names a counter NAME_total in the text format; TF Serving
 # prints it as NAME. Renames the counter's HELP, TYPE and sample lines back.
 _COUNTER_TOTAL = re.compile(rb"(?m)^(# (?:HELP|TYPE) )?(" + re.escape(REQUEST_COUNT.encode())
+                            + rb"|" + re.escape(REQUESTS_BY_API.encode())
                             + rb")_total(?=[ {])")
 
 
@@ -234,11 +244,17 @@ class _Collector(Collector):
         self.metrics = metrics
 
     def collect(self):
-        requests, latency, runtime, batches = self.metrics.snapshot()
+        requests, latency, runtime, batches, by_api = self.metrics.snapshot()
         count = CounterMetricFamily(REQUEST_COUNT, "The total number of requests.",
                                     labels=["model_name", "status"])
         for (model, status), value in sorted(requests.items()):
             count.add_metric([model, status], value)
+        yield count
+        count = CounterMetricFamily(REQUESTS_BY_API, "The total number of requests by "
+                                    "model, API, entrypoint and status (kzoo).",
+                                    labels=["model_name", "API", "entrypoint", "status"])
+        for key, value in sorted(by_api.items()):
+            count.add_metric(list(key), value)
         yield count
         for name, help_, labels, histograms in (
                 (REQUEST_LATENCY, "Distribution of wall time (in microseconds) for "
@@ -264,5 +280,5 @@ class _Collector(Collector):
 
 
 __all__ = ["Metrics", "METRICS_PATH", "REQUEST_COUNT", "REQUEST_LATENCY", "RUNTIME_LATENCY",
-           "PROCESSED_BATCH_SIZE", "MODEL_VERSIONS_LOADED", "LATENCY_BOUNDS",
+           "PROCESSED_BATCH_SIZE", "MODEL_VERSIONS_LOADED", "REQUESTS_BY_API", "LATENCY_BOUNDS",
            "BATCH_SIZE_BOUNDS", "APIS"]

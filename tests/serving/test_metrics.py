@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kzoo.serving import export_version
 from kzoo.serving.metrics import (BATCH_SIZE_BOUNDS, LATENCY_BOUNDS, METRICS_PATH,
                                   MODEL_VERSIONS_LOADED, PROCESSED_BATCH_SIZE, REQUEST_COUNT,
-                                  REQUEST_LATENCY, RUNTIME_LATENCY, Metrics)
+                                  REQUEST_LATENCY, REQUESTS_BY_API, RUNTIME_LATENCY, Metrics)
 
 from tests.serving.test_server import LENET, _call, _serving
 
@@ -85,6 +85,11 @@ def test_counts_by_model_and_status_and_tf_serving_names():
     # The parser names counter samples NAME_total, as it does for TF Serving's.
     assert _samples(families, REQUEST_COUNT, "_total") == {
         ("lenet", "INVALID_ARGUMENT"): 1, ("lenet", "OK"): 4, ("nosuch", "NOT_FOUND"): 1}
+    # kzoo's own counter: every request by model, API, entrypoint and status.
+    assert _samples(families, REQUESTS_BY_API, "_total") == {
+        ("Predict", "REST", "lenet", "OK"): 3, ("Predict", "GRPC", "lenet", "OK"): 1,
+        ("Predict", "REST", "lenet", "INVALID_ARGUMENT"): 1,
+        ("GetModelStatus", "REST", "nosuch", "NOT_FOUND"): 1}
     # As TF Serving: the latency histogram holds the successful requests only.
     assert _samples(families, REQUEST_LATENCY, "_count") == {
         ("Predict", "GRPC", "lenet"): 1, ("Predict", "REST", "lenet"): 3}
@@ -245,6 +250,9 @@ def test_metrics_of_a_real_server(base, tmp_path):
         ("lenet", "INVALID_ARGUMENT"): 2, ("lenet", "FAILED_PRECONDITION"): 1}
     assert delta(REQUEST_LATENCY, "_count", model_name="lenet", entrypoint="REST") == {
         ("Predict",): 12, ("GetModelStatus",): 2, ("GetModelMetadata",): 1}
+    assert delta(REQUESTS_BY_API, "_total", model_name="lenet", entrypoint="REST",
+                 status="OK") == {("Predict",): 12, ("GetModelStatus",): 2,
+                                  ("GetModelMetadata",): 1}
     latency = delta(REQUEST_LATENCY, "_bucket", model_name="lenet", API="Predict")
     assert latency[("REST", "+Inf")] == 12
     assert delta(REQUEST_LATENCY, "_sum", model_name="lenet", API="Predict")[("REST",)] > 0
