@@ -1,7 +1,9 @@
 """Serving: exports for TF Serving and LiteRT (`kzoo.serving.export`, `export_version`),
 a TF Serving REST and gRPC server (`kzoo serve`, `kzoo.serving.server`, with its REST
-formats in `kzoo.serving.rest`, its gRPC services in `kzoo.serving.grpc_api` and its
-batching in `kzoo.serving.batching`) and its `Client` (REST or gRPC)."""
+formats in `kzoo.serving.rest`, its gRPC services in `kzoo.serving.grpc_api`, its
+served models and model config files in `kzoo.serving.servables`, its Prometheus
+metrics in `kzoo.serving.metrics` and its batching in `kzoo.serving.batching`) and its
+`Client` (REST or gRPC)."""
 
 from kzoo.serving.export import (
     DEFAULT_BASE,
