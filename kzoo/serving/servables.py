@@ -205,6 +205,7 @@ class Registry:
         self._config = None if config is None else dict(config)
         self._models = {}   # name -> {version: Servable}
         self._failed = {}   # path -> mtime of a version that failed to load
+        self._empty = {}    # name -> why a model has no version to serve (reported once)
         self._lock = threading.Lock()
         self._scan_lock = threading.Lock()  # one scan at a time (poller, reloads)
         self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -223,11 +224,12 @@ class Registry:
 
     def _on_disk(self):
         """`{name: {version: path}}` of the versions each model's policy serves."""
-        found = {}
+        found, empty = {}, {}
         for name, source in self._sources().items():
             try:
                 entries = os.listdir(source.base_path)
-            except OSError:
+            except OSError as e:
+                empty[name] = f"cannot read {source.base_path} ({e.strerror or e})"
                 continue
             complete = {}
             for entry in entries:
@@ -237,6 +239,17 @@ class Registry:
             chosen = source.choose(complete)
             if chosen:
                 found[name] = {v: complete[v] for v in chosen}
+            elif complete:
+                empty[name] = (f"its version policy {source.policy} names none of the "
+                               f"versions in {source.base_path} {sorted(complete)}")
+            else:
+                empty[name] = (f"no complete version (a numeric folder with saved_model.pb "
+                               f"and variables/) in {source.base_path}")
+        # Each model that has nothing to serve is reported once, until that changes.
+        for name, reason in empty.items():
+            if self._empty.get(name) != reason:
+                self._log(f"kzoo serve: nothing to serve for model {name}: {reason}")
+        self._empty = empty
         return found
 
     def set_config(self, config):

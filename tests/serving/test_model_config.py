@@ -197,3 +197,19 @@ def test_serve_refuses_bad_arguments(tmp_path):
     assert result.exit_code != 0 and "`base_path` must not be empty" in result.output
     result = CliRunner().invoke(main, ["serve"])
     assert result.exit_code != 0 and "BASE or --model-config-file" in result.output
+
+
+def test_a_model_with_nothing_to_serve_is_reported_once(bases, tmp_path):
+    logged = []
+    config = ('model_config_list { config { name: "gone" base_path: "%s" } '
+              'config { name: "other" base_path: "%s" '
+              'model_version_policy { specific { versions: 9 } } } }'
+              % (tmp_path / "missing", bases["digits"]))
+    registry = Registry(config=parse_model_config(config), log=logged.append)
+    registry.scan()
+    registry.scan()
+    assert registry.names() == []
+    assert len(logged) == 2, logged  # once each, not once per scan
+    assert "model gone: cannot read" in logged[0] and "missing" in logged[0]
+    assert "model other: its version policy ('specific', (9,))" in logged[1]
+    assert "[1, 2, 5]" in logged[1]
