@@ -643,3 +643,16 @@ def test_the_overview_quotes_numbers_the_pages_render(docs):
     numbers = {n for line in table for n in re.findall(r"[+-]?\d+\.\d+×?", line)}
     assert len(numbers) >= 8
     assert sorted(n for n in numbers if n not in rendered) == []
+
+
+def test_the_committed_speed_tables_pair_every_keras_applications_model():
+    # Issues 26 and 27: the speed table has a keras.applications pair, with its ratio, for
+    # every model keras.applications also has, in inference and in training.
+    from benchmarks import speed as speed_bench
+
+    for mode in ("infer", "train"):
+        path = os.path.join(speed_bench.RESULTS, f"speed-{mode}-float32-nhwc-tf-cpu.csv")
+        rows = speed_bench.read_csv(path)
+        paired = {r["model"] for r in rows if r["conv_impl"] == "native"
+                  and isinstance(r["ratio_vs_keras_applications"], float)}
+        assert sorted(set(speed_bench.APPLICATIONS) - paired) == [], mode
