@@ -21,8 +21,8 @@ the server's Prometheus metrics (`kzoo.serving.metrics`); every request under
 /v1/ is counted there.
 
 With `grpc_port` (`kzoo serve --grpc-port`, 8500 by default), TF Serving's gRPC
-API is served too (`kzoo.serving.grpc_api`), on the same event loop, registry,
-thread pool and batcher.
+API is served too (`kzoo.serving.grpc_api`) from the same process, registry
+and batcher, in gRPC's own thread pool.
 
 Errors are a JSON `{"error": "..."}` with TF Serving's status codes and, where
 it has them, its messages (`http_server.cc`, `http_rest_api_handler.cc`,
@@ -422,8 +422,8 @@ class ModelServer:
     `shutdown()` (from another thread) or an exception (e.g. SystemExit on SIGTERM);
     `server_close()` stops the poller and closes the socket. Model calls run in a
     thread pool (`executor`). With `grpc_port` (0: a free one), TF Serving's gRPC
-    API (`kzoo.serving.grpc_api`) runs on the same loop; its port is held from
-    construction (`grpc_address`, None without gRPC).
+    API (`kzoo.serving.grpc_api`) runs beside it, in gRPC's thread pool; its port is
+    held from construction (`grpc_address`, None without gRPC).
     """
 
     def __init__(self, base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *,
@@ -462,7 +462,7 @@ class ModelServer:
             batcher.idle_connections = self.idle_connections
             batcher.on_batch = self.metrics.record_batch
         # TF Serving's gRPC API (kzoo.serving.grpc_api) on `grpc_port` (0: a free one;
-        # None: off), on the same host and event loop. The port is held from here, so
+        # None: off), on the same host. The port is held from here, so
         # that one in use fails before any model loads; `grpc_address` is then known.
         self._grpc_socket = self._grpc_server = self.grpc_address = None
         self.grpc_services = None  # set when gRPC starts (grpc_api.start)
@@ -580,12 +580,14 @@ class ModelServer:
             if self._grpc_socket is not None:
                 from kzoo.serving import grpc_api
                 self._grpc_socket.close()  # held until gRPC binds the port itself
-                self._grpc_server, _ = await grpc_api.start(self, *self.grpc_address)
+                self._grpc_server, _ = grpc_api.start(self, *self.grpc_address,
+                                                      loop=self._loop)
             await self._stopped.wait()
         finally:
             if self._grpc_server is not None:
                 from kzoo.serving import grpc_api
-                await grpc_api.stop(self._grpc_server)
+                # In a thread: its batched requests finish on this loop meanwhile.
+                await self._loop.run_in_executor(None, grpc_api.stop, self._grpc_server)
             await runner.cleanup()
 
     def serve_forever(self, poll_interval=None):

@@ -556,8 +556,9 @@ def test_reload_config_and_version_labels(base, tmp_path, images, expected):
 
 
 def test_grpc_clients_count_for_the_batchers_early_start():
-    """A gRPC peer may send a request when it has none in the server, or at any time once
-    it has multiplexed two; one unseen for `RECENT` s is forgotten."""
+    """A gRPC peer may still send as many requests as its recent peak in the server minus
+    those in it now; a peak not reached again for `RECENT` s falls; a peer unseen for
+    `RECENT` s is forgotten."""
     from kzoo.serving.grpc_api import _Clients
 
     clients = _Clients()
@@ -565,11 +566,15 @@ def test_grpc_clients_count_for_the_batchers_early_start():
     assert clients.idle() == 0  # its one request is in the server: it cannot send another
     clients.leave("ipv4:127.0.0.1:1")
     assert clients.idle() == 1
-    clients.enter("ipv4:127.0.0.1:2")
-    clients.enter("ipv4:127.0.0.1:2")
-    assert clients.idle() == 2  # the first is idle; the second multiplexes
+    for _ in range(3):  # a connection that multiplexes three requests
+        clients.enter("ipv4:127.0.0.1:2")
+    assert clients.idle() == 1  # all three of the second are in: only the first may send
     clients.leave("ipv4:127.0.0.1:2")
-    clients.leave("ipv4:127.0.0.1:2")
+    assert clients.idle() == 2  # the second may send one more
     clients.RECENT = 0.0
+    time.sleep(0.01)
+    assert clients.idle() == 0  # the first forgotten; the second's peak fell to its two
+    clients.leave("ipv4:127.0.0.1:2")
+    clients.leave("ipv4:127.0.0.1:2")
     time.sleep(0.01)
     assert clients.idle() == 0  # both forgotten
