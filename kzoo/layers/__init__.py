@@ -12,6 +12,7 @@ from kzoo.layers.drop_path import DropPath
 from kzoo.layers.im2col import Im2Col, im2col
 from kzoo.layers.layer_scale import LayerScale
 from kzoo.layers.local_response_norm import LocalResponseNorm
+from kzoo.layers.lowering import native_implementation
 from kzoo.layers.maxout import Maxout
 from kzoo.layers.pooling import AvgPool2D, MaxPool2D
 from kzoo.layers.separable_conv2d import SeparableConv2D
@@ -32,4 +33,5 @@ __all__ = [
     "SeparableConv2D",
     "SqueezeExcite",
     "im2col",
+    "native_implementation",
 ]

@@ -1,4 +1,6 @@
-"""Serving: exports for TF Serving and LiteRT (`kzoo.serving.export`, `export_version`),
+"""Serving: exports for TF Serving, LiteRT and ONNX (`kzoo.serving.export`,
+`export_version`; LiteRT conversion and quantization in `kzoo.serving.litert`, ONNX in
+`kzoo.serving.onnx`),
 a TF Serving REST and gRPC server (`kzoo serve`, `kzoo.serving.server`, with its REST
 formats in `kzoo.serving.rest`, its gRPC services in `kzoo.serving.grpc_api`, its
 served models and model config files in `kzoo.serving.servables`, its Prometheus
@@ -8,6 +10,7 @@ metrics in `kzoo.serving.metrics` and its batching in `kzoo.serving.batching`) a
 from kzoo.serving.export import (
     DEFAULT_BASE,
     FORMATS,
+    QUANTIZATIONS,
     decode_image,
     export,
     export_saved_model,
@@ -18,5 +21,5 @@ from kzoo.serving.export import (
 )
 from kzoo.serving.client import Client, ServingError
 
-__all__ = ["DEFAULT_BASE", "FORMATS", "decode_image", "export", "export_saved_model",
+__all__ = ["DEFAULT_BASE", "FORMATS", "QUANTIZATIONS", "decode_image", "export", "export_saved_model",
            "export_version", "is_export", "load_source", "versions", "Client", "ServingError"]

@@ -1,4 +1,4 @@
-"""Export of a trained model for serving: a TF SavedModel (or a LiteRT flatbuffer).
+"""Export of a trained model for serving: a TF SavedModel, a LiteRT flatbuffer, ONNX.
 
 `export(model, path)` writes a SavedModel that plain TensorFlow and TF Serving
 load without kzoo, with two signatures:
@@ -15,6 +15,16 @@ one class name per line, `assets/kzoo.json` what is known of the source
 (architecture, dataset, input shape, class names, test accuracy, parameter
 count, sha256; null when unknown).
 
+`format="tflite"` writes `model.tflite` (LiteRT, builtin ops only: float32, or
+with `quantize` float16 weights or full-integer int8, `kzoo.serving.litert`),
+`format="onnx"` `model.onnx` (`kzoo.serving.onnx`), each with `labels.txt` and
+`kzoo.json` beside it; `format="all"` the SavedModel with both files beside it.
+kzoo's Im2Col layers are lowered to their native twins in every exported graph
+(`kzoo.layers.native_implementation`). Each file is run once through its own
+runtime (TensorFlow, `ai-edge-litert`, `onnxruntime`) on a few images and
+compared with the Keras model before it is published: an export that cannot
+run, or answers differently, is never written.
+
 `export_version(source, name)` writes `BASE/NAME/VERSION/`, TF Serving's model
 base path layout. Every export is written into a temporary folder beside its
 destination and moved into place with `os.replace`, so a kill at any moment
@@ -25,23 +35,42 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kzoo.data.images import decode_image
+from kzoo.layers.lowering import float32_compute, native_implementation
 from kzoo.models import pretrained
+from kzoo.serving import litert
+from kzoo.serving import onnx as onnx_export
+from kzoo.serving.litert import INPUT_TYPES, QUANTIZATIONS
 from kzoo.training import run_dir
 from kzoo.utils import io
 
-FORMATS = ("saved_model", "tflite")
-"""The export formats: a TF SavedModel (`"saved_model"`) or a LiteRT flatbuffer (`"tflite"`)."""
+FORMATS = ("saved_model", "tflite", "onnx", "all")
+"""The export formats: a TF SavedModel (`"saved_model"`), a LiteRT flatbuffer
+(`"tflite"`), an ONNX model (`"onnx"`), or the three side by side (`"all"`)."""
 DEFAULT_BASE = os.path.join("saved_models", "serving")
 """TF Serving's model base folder that `export_version` writes into by default."""
 LABELS_FILE = "labels.txt"
 INFO_FILE = "kzoo.json"
 TFLITE_FILE = "model.tflite"
+ONNX_FILE = "model.onnx"
+#: Images each export is run on through its runtime before it is published.
+CHECK_IMAGES = 16
+#: Float exports (float32 LiteRT, ONNX, the SavedModel) answer Keras's probabilities
+#: within this; float16 weights within `FLOAT16_TOLERANCE`.
+TOLERANCE = 1e-4
+FLOAT16_TOLERANCE = 2e-2
+#: An int8 export must agree with the Keras model's top-1 on this share of the check
+#: images (its accuracy on the test split is measured and written into kzoo.json).
+INT8_AGREEMENT = 0.75
+#: Calibration images for int8 quantization (a seeded sample of the training split).
+CALIBRATION_IMAGES = 500
 TMP_PREFIX = ".tmp-export-"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -214,18 +243,203 @@ def _write_saved_model(model, labels, path, *, with_images=True):
     archive.write_out(path, verbose=False)
 
 
-def _convert_tflite(saved_model_dir):
-    """A LiteRT flatbuffer (builtin ops only) of the SavedModel's `serving_default`."""
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        saved_model_dir, signature_keys=["serving_default"])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+def _onnx_function(model):
+    """`serving_default` without its string output (ONNX runtimes rarely take strings)."""
+    spec = tf.TensorSpec((None, *_input_shape(model)), tf.float32, name="images")
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def serve(images):
+        probabilities = tf.cast(model(images, training=False), tf.float32)
+        return {"probabilities": probabilities,
+                "classes": tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
+
+    return serve, spec
+
+
+# --------------------------------------------------------------------------- #
+# Images: calibration, checks, evaluation
+# --------------------------------------------------------------------------- #
+
+
+def _fit_images(images, shape, what):
+    """`images` (N, H, W, C) as the model's `shape` (resized bilinearly, channels
+    converted), float32 raw pixels."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or len(shape) != 3:
+        raise ValueError(f"Argument `calibration_data`: {what} are not images of the "
+                         f"model's input shape {list(shape)}. Received: images of shape "
+                         f"{list(images.shape)}")
+    x = tf.convert_to_tensor(images, tf.float32)
+    if images.shape[-1] != shape[-1]:
+        x = tf.image.grayscale_to_rgb(x) if shape[-1] == 3 else tf.image.rgb_to_grayscale(x)
+    if tuple(images.shape[1:3]) != tuple(shape[:2]) and None not in shape[:2]:
+        x = tf.image.resize(x, shape[:2])
+    return x.numpy().astype(np.float32)
+
+
+def _dataset_images(name, split, shape, limit=None, seed=0):
+    """`(images, labels)` of a dataset or image folder's split, fitted to `shape`; a
+    seeded sample of `limit` images when given."""
+    from kzoo.data.sources import load_arrays
+
+    kwargs = {}
+    if os.path.isdir(str(name)) and len(shape) == 3 and None not in shape:
+        kwargs = {"channels": shape[-1], "image_size": tuple(shape[:2])}
+    images, labels, _ = load_arrays(name, split, **kwargs)
+    if limit is not None and len(images) > limit:
+        index = np.sort(np.random.default_rng(seed).choice(len(images), limit, replace=False))
+        images, labels = images[index], labels[index]
+    return _fit_images(images, shape, f"the images of {name!r}"), np.asarray(labels)
+
+
+def _calibration_images(calibration_data, info, shape):
+    """The images int8 quantization is calibrated on: `calibration_data` (an array of
+    images, a dataset name or a folder of images) or the source's training data."""
+    if calibration_data is None:
+        if not info.get("dataset"):
+            raise ValueError(
+                "Argument `calibration_data` (--calibration-data): int8 quantization needs "
+                "calibration images and the source names no training dataset; pass a "
+                "dataset name, a folder of images or an array. Received: calibration_data="
+                "None")
+        calibration_data = info["dataset"]
+    if isinstance(calibration_data, (str, os.PathLike)):
+        try:
+            images, _ = _dataset_images(os.fspath(calibration_data), "train", shape,
+                                        limit=CALIBRATION_IMAGES)
+        except ValueError as e:
+            raise ValueError(f"Argument `calibration_data` (--calibration-data): cannot "
+                             f"read {os.fspath(calibration_data)!r}: {e}") from None
+        return images
+    images = _fit_images(calibration_data, shape, "the calibration_data array")
+    if len(images) == 0:
+        raise ValueError("Argument `calibration_data` must hold at least one image. "
+                         "Received: an empty array")
+    return images[:CALIBRATION_IMAGES]
+
+
+def _check_images(shape, calibration):
+    """The images each export is checked on: calibration images when there are, else
+    seeded random pixels 0-255."""
+    if calibration is not None and len(calibration):
+        return calibration[:CHECK_IMAGES]
+    return np.random.default_rng(0).uniform(0, 255, (CHECK_IMAGES, *shape)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- #
+# Each format, converted and run once through its runtime
+# --------------------------------------------------------------------------- #
+
+
+def _compare(runtime, what, answer, expected, quantize="none"):
+    """Checks a runtime's answer against the Keras model's probabilities; returns the
+    largest absolute difference (and the top-1 agreement)."""
+    probabilities = answer["probabilities"]
+    if probabilities.shape != expected.shape or not np.all(np.isfinite(probabilities)):
+        raise ValueError(f"Argument `format`: the {what} file answers probabilities of shape "
+                         f"{list(probabilities.shape)} (finite: "
+                         f"{bool(np.all(np.isfinite(probabilities)))}) where the Keras model "
+                         f"answers {list(expected.shape)}; it is not published. Received: "
+                         f"format={runtime!r}")
+    diff = float(np.max(np.abs(probabilities - expected)))
+    agreement = float(np.mean(answer["classes"] == np.argmax(expected, axis=-1)))
+    if quantize == "int8":
+        if agreement < INT8_AGREEMENT:
+            raise ValueError(f"Argument `quantize`: the int8 {what} file agrees with the "
+                             f"Keras model's top-1 on {agreement:.0%} of {len(expected)} "
+                             f"calibration images (at least {INT8_AGREEMENT:.0%} expected); "
+                             f"calibrate on more representative data (--calibration-data). "
+                             f"It is not published. Received: quantize='int8'")
+    else:
+        tolerance = FLOAT16_TOLERANCE if quantize == "float16" else TOLERANCE
+        if diff > tolerance:
+            raise ValueError(f"Argument `format`: the {what} file answers probabilities "
+                             f"{diff:.2e} away from the Keras model's (at most {tolerance:g} "
+                             f"expected); it is not published. Received: format={runtime!r}")
+    return {"max_abs_diff": diff, "top1_agreement": agreement, "check_images": len(expected)}
+
+
+def _run_litert(flatbuffer, images):
+    runner = litert.Runner(flatbuffer)
     try:
-        return converter.convert()
-    except Exception as e:  # ConverterError and friends: the model needs other ops
+        return runner, runner(images)
+    except (RuntimeError, ValueError) as e:
+        op = runner.failing_op(e)
+        message = " ".join(str(e).split())[:400]
         raise ValueError(
-            f"Argument `format`: the model cannot be converted to a LiteRT flatbuffer with "
-            f"builtin ops only ({' '.join(str(e).split())[:500]}). Export it with "
-            f"format='saved_model' instead. Received: format='tflite'") from None
+            "Argument `format`: the LiteRT file was converted but fails in LiteRT's "
+            "interpreter" + (f" at op {op}" if op else "") + f" ({message}); it is not "
+            f"published. Received: format='tflite'") from None
+
+
+def _write_tflite(model, saved_model_dir, directory, quantize, calibration, input_type,
+                  images, expected):
+    names = [layer.name for layer in model._flatten_layers(include_self=False, recursive=True)]
+    flatbuffer = litert.convert(saved_model_dir, quantize=quantize, representative=calibration,
+                                input_type=input_type, layer_names=names)
+    runner, answer = _run_litert(flatbuffer, images)
+    entry = {"file": TFLITE_FILE, "runtime": litert.runtime_version(), "quantize": quantize,
+             "bytes": len(flatbuffer)}
+    if quantize == "int8":
+        scale, zero_point = runner.input_quantization
+        entry.update(input_type=str(runner.input_dtype), input_scale=scale,
+                     input_zero_point=zero_point)
+    entry.update(_compare("tflite", "LiteRT", answer, expected, quantize))
+    _write_bytes(directory, TFLITE_FILE, flatbuffer)
+    return entry, runner
+
+
+def _write_bytes(directory, name, data):
+    with open(os.path.join(directory, name), "wb") as f:
+        f.write(data)
+
+
+def _write_onnx(model, directory, images, expected):
+    function, spec = _onnx_function(model)
+    path = os.path.join(directory, ONNX_FILE)
+    onnx_export.convert(function, spec, path)
+    try:
+        answer = onnx_export.Runner(path)(images)
+    except Exception as e:  # noqa: BLE001 - onnxruntime's own errors
+        os.remove(path)
+        raise ValueError(f"Argument `format`: the ONNX file was converted but fails in "
+                         f"onnxruntime ({' '.join(str(e).split())[:400]}); it is not "
+                         f"published. Received: format='onnx'") from None
+    entry = {"file": ONNX_FILE, "runtime": onnx_export.runtime_version(),
+             "opset": onnx_export.OPSET, "bytes": os.path.getsize(path)}
+    entry.update(_compare("onnx", "ONNX", answer, expected))
+    return entry
+
+
+def _check_saved_model(path, images, expected):
+    loaded = tf.saved_model.load(path)
+    answer = loaded.signatures["serving_default"](images=tf.constant(images))
+    answer = {key: value.numpy() for key, value in answer.items()}
+    entry = {"runtime": f"tensorflow {tf.__version__}"}
+    entry.update(_compare("saved_model", "SavedModel", answer, expected))
+    return entry
+
+
+def _test_accuracy(runner, info, shape, limit=None):
+    """The accuracy of a LiteRT `runner` on the test split of the source's dataset, or
+    None when it is not known or not readable."""
+    dataset = info.get("dataset")
+    if not dataset:
+        return None
+    try:
+        images, labels = _dataset_images(dataset, "test", shape, limit=limit)
+    except Exception as e:  # noqa: BLE001 - accuracy is a bonus, never a failure
+        print(f"kzoo export: the test accuracy of the quantized model was not measured "
+              f"({dataset!r}: {e})", file=sys.stderr)
+        return None
+    correct = 0
+    for start in range(0, len(images), 256):
+        answer = runner(images[start:start + 256])
+        correct += int(np.sum(answer["classes"] == labels[start:start + 256]))
+    return {"test_accuracy": correct / len(images), "test_images": int(len(images)),
+            "dataset": dataset}
 
 
 def _write_files(directory, labels, info):
@@ -242,17 +456,28 @@ def _write_files(directory, labels, info):
 
 
 def is_export(path):
-    """Whether `path` is a folder kzoo's export wrote (a SavedModel or a LiteRT export)."""
+    """Whether `path` is a folder kzoo's export wrote (a SavedModel, LiteRT or ONNX export)."""
     return os.path.isdir(path) and (
         os.path.isfile(os.path.join(path, "saved_model.pb"))
-        or (os.path.isfile(os.path.join(path, TFLITE_FILE))
-            and os.path.isfile(os.path.join(path, INFO_FILE))))
+        or (os.path.isfile(os.path.join(path, INFO_FILE))
+            and (os.path.isfile(os.path.join(path, TFLITE_FILE))
+                 or os.path.isfile(os.path.join(path, ONNX_FILE)))))
 
 
-def _check_format(format):
+def _check_format(format, quantize="none", input_type="uint8"):
     if format not in FORMATS:
-        raise ValueError(f"Argument `format` must be one of {list(FORMATS)}. "
+        raise ValueError(f"Argument `format` (--format) must be one of {list(FORMATS)}. "
                          f"Received: format={format!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"Argument `quantize` (--quantize) must be one of "
+                         f"{list(QUANTIZATIONS)}. Received: quantize={quantize!r}")
+    if quantize != "none" and format not in ("tflite", "all"):
+        raise ValueError(f"Argument `quantize` (--quantize) applies to the LiteRT file: use "
+                         f"format='tflite' or 'all'. Received: quantize={quantize!r} with "
+                         f"format={format!r}")
+    if input_type not in INPUT_TYPES:
+        raise ValueError(f"Argument `input_type` (--input-type) must be one of "
+                         f"{list(INPUT_TYPES)}. Received: input_type={input_type!r}")
 
 
 def _check_destination(path, overwrite):
@@ -274,8 +499,8 @@ def _check_destination(path, overwrite):
                          f"Received: path={path!r}")
 
 
-def export(model, path, *, class_names=None, format="saved_model", overwrite=False,
-           _info=None):
+def export(model, path, *, class_names=None, format="saved_model", quantize="none",
+           calibration_data=None, input_type="uint8", overwrite=False, _info=None):
     """Exports `model` for serving into the folder `path`, atomically.
 
     Args:
@@ -286,9 +511,21 @@ def export(model, path, *, class_names=None, format="saved_model", overwrite=Fal
         class_names: the names of the model's classes (default: those of the
             source when known, else `"0"`, `"1"`, ...).
         format: `"saved_model"` (signatures `serving_default` and
-            `predict_images`, `assets/labels.txt`, `assets/kzoo.json`) or
-            `"tflite"` (`model.tflite`, builtin ops only, the
-            `serving_default` function, plus `labels.txt` and `kzoo.json`).
+            `predict_images`, `assets/labels.txt`, `assets/kzoo.json`),
+            `"tflite"` (`model.tflite`, LiteRT builtin ops only, the
+            `serving_default` function, plus `labels.txt` and `kzoo.json`),
+            `"onnx"` (`model.onnx`: input `images`, outputs `probabilities`
+            and `classes`; plus `labels.txt` and `kzoo.json`) or `"all"` (the
+            SavedModel with `model.tflite` and `model.onnx` beside it).
+        quantize: the LiteRT file's: `"none"` (float32), `"float16"` (float16
+            weights) or `"int8"` (full-integer, calibrated on
+            `calibration_data`; its test accuracy is measured on the source's
+            test split and written into `kzoo.json`).
+        calibration_data: int8 only: a dataset name (`kzoo.data.list_datasets()`),
+            a folder of images, or an array `(N, H, W, C)` of raw pixels;
+            default: the source's training dataset (a run's, a checkpoint's).
+        input_type: int8 only: the LiteRT file's input type, `"uint8"` or
+            `"int8"` (`kzoo.json` gives its scale and zero point).
         overwrite: replace an existing export at `path` (only a folder kzoo's
             export wrote; never any other folder).
 
@@ -296,14 +533,19 @@ def export(model, path, *, class_names=None, format="saved_model", overwrite=Fal
         `path`.
 
     Raises:
-        ValueError: bad `format`, `path` (a file, an existing folder without
-            `overwrite`, a folder that is not an export), `class_names` or
-            `model`; `format="tflite"` when builtin ops do not suffice.
+        ValueError: bad `format`, `quantize`, `input_type`, `calibration_data`,
+            `path` (a file, an existing folder without `overwrite`, a folder
+            that is not an export), `class_names` or `model`; a model a
+            runtime cannot take (the message names the ops, and the layer where
+            the converter says), or a file whose answers differ from the Keras
+            model's. Nothing is written then.
 
     Examples:
         >>> kzoo.serving.export(model, "exports/lenet/1", class_names=names)
+        >>> kzoo.serving.export("lenet_fashion_mnist", "exports/lenet/2", format="all",
+        ...                     quantize="int8")
     """
-    _check_format(format)
+    _check_format(format, quantize, input_type)
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise ValueError(f"Argument `path` must be a folder path. Received: path={path!r}")
     path = os.fspath(path)
@@ -320,30 +562,57 @@ def export(model, path, *, class_names=None, format="saved_model", overwrite=Fal
                 params=info.get("params") or int(model.count_params()), format=format,
                 signatures=None)
     _check_destination(path, overwrite)
+    calibration = None
+    if quantize == "int8":
+        calibration = _calibration_images(calibration_data, info, shape)
+    elif calibration_data is not None:
+        raise ValueError(f"Argument `calibration_data` (--calibration-data) is for "
+                         f"quantize='int8'. Received: quantize={quantize!r}")
+    images = _check_images(shape, calibration)
+    with float32_compute(model):  # what is exported: a mixed precision model in float32
+        expected = keras.ops.convert_to_numpy(
+            model(tf.constant(images), training=False)).astype(np.float32)
 
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=TMP_PREFIX)
     try:
-        if format == "saved_model":
-            target = os.path.join(tmp, "version")
-            _write_saved_model(model, labels, target)
-            info["signatures"] = {
-                "serving_default": {"inputs": {"images": ["float32", [None, *shape]]}}}
-            if _image_shape(shape):
-                info["signatures"]["predict_images"] = {
-                    "inputs": {"image_bytes": ["string", [None]]}}
+        target = os.path.join(tmp, "version")
+        formats = {}
+        with native_implementation(model) as lowered, float32_compute(model) as mixed:
+            info["lowered_im2col_layers"] = len(lowered)
+            info["float32_from_mixed_precision_layers"] = len(mixed)
+            if format in ("saved_model", "all"):
+                _write_saved_model(model, labels, target)
+                info["signatures"] = {
+                    "serving_default": {"inputs": {"images": ["float32", [None, *shape]]}}}
+                if _image_shape(shape):
+                    info["signatures"]["predict_images"] = {
+                        "inputs": {"image_bytes": ["string", [None]]}}
+                formats["saved_model"] = _check_saved_model(target, images, expected)
+                saved_model = target
+            else:
+                os.makedirs(target)
+                if format == "tflite":
+                    saved_model = os.path.join(tmp, "staging")
+                    _write_saved_model(model, labels, saved_model, with_images=False)
+            if format in ("tflite", "all"):
+                formats["tflite"], runner = _write_tflite(
+                    model, saved_model, target, quantize, calibration, input_type, images,
+                    expected)
+                if quantize != "none":
+                    accuracy = _test_accuracy(runner, info, shape)
+                    if accuracy is not None:
+                        formats["tflite"].update(accuracy)
+            if format in ("onnx", "all"):
+                formats["onnx"] = _write_onnx(model, target, images, expected)
+        info["formats"] = formats
+        info["quantize"] = quantize
+        if format in ("saved_model", "all"):
             assets = os.path.join(target, "assets")
             os.makedirs(assets, exist_ok=True)
             _write_files(assets, labels, info)
         else:
-            staging = os.path.join(tmp, "staging")
-            _write_saved_model(model, labels, staging, with_images=False)
-            flatbuffer = _convert_tflite(staging)
-            target = os.path.join(tmp, "version")
-            os.makedirs(target)
-            with open(os.path.join(target, TFLITE_FILE), "wb") as f:
-                f.write(flatbuffer)
             _write_files(target, labels, info)
         _make_readable(target)
         if os.path.lexists(path):
@@ -391,6 +660,7 @@ def versions(model_dir):
 
 
 def export_version(source, name, *, version=None, base=DEFAULT_BASE, format="saved_model",
+                   quantize="none", calibration_data=None, input_type="uint8",
                    overwrite=False, class_names=None):
     """Exports `source` as version `version` of model `name`: `BASE/NAME/VERSION/`.
 
@@ -402,14 +672,17 @@ def export_version(source, name, *, version=None, base=DEFAULT_BASE, format="sav
         version: a positive int; default: the highest existing integer
             version + 1 (1 for a new model).
         base: TF Serving's model base folder (default `saved_models/serving`).
-        format: `"saved_model"` or `"tflite"`.
+        format: `"saved_model"`, `"tflite"`, `"onnx"` or `"all"` (see `export`).
+        quantize: the LiteRT file's quantization (see `export`).
+        calibration_data: int8 calibration images (see `export`).
+        input_type: the int8 LiteRT file's input type (see `export`).
         overwrite: replace an existing version (only a kzoo export).
         class_names: override the source's class names.
 
     Returns:
         `(path, info)`: the version folder and the metadata of `assets/kzoo.json`.
     """
-    _check_format(format)
+    _check_format(format, quantize, input_type)
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
         raise ValueError(f"Argument `name` (--name) must be letters, digits, '.', '_' or "
                          f"'-' (no '/' or '..'), starting with a letter or digit. "
@@ -436,7 +709,9 @@ def export_version(source, name, *, version=None, base=DEFAULT_BASE, format="sav
                          f"Received: version={version}")
     _check_destination(path, overwrite)
     model, info = load_source(source)
-    export(model, path, class_names=class_names, format=format, overwrite=overwrite,
+    export(model, path, class_names=class_names, format=format, quantize=quantize,
+           calibration_data=calibration_data, input_type=input_type, overwrite=overwrite,
            _info=info)
-    with open(os.path.join(path, "assets" if format == "saved_model" else "", INFO_FILE)) as f:
+    assets = "assets" if format in ("saved_model", "all") else ""
+    with open(os.path.join(path, assets, INFO_FILE)) as f:
         return path, json.load(f)

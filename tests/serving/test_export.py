@@ -299,7 +299,15 @@ def test_export_saved_model_alias_replaces(lenet, tmp_path):
     ({"version": -2}, "`version`"),
     ({"version": "1"}, "`version`"),
     ({"version": True}, "`version`"),
-    ({"format": "onnx"}, "`format`"),
+    ({"format": "coreml"}, "`format`"),
+    ({"format": "onnx", "quantize": "int8"}, "`quantize`.*LiteRT"),
+    ({"format": "tflite", "quantize": "int4"}, "`quantize`"),
+    ({"format": "tflite", "quantize": "int8", "input_type": "float64"}, "`input_type`"),
+    # A bare keras.Model names no training data to calibrate on.
+    ({"format": "tflite", "quantize": "int8"}, "`calibration_data`.*dataset"),
+    ({"format": "tflite", "quantize": "int8", "calibration_data": "no_such_dataset"},
+     "`calibration_data`.*no_such_dataset"),
+    ({"format": "tflite", "calibration_data": "fashion_mnist"}, "`calibration_data`.*int8"),
     ({"class_names": ["a", "b"]}, "`class_names`"),
 ])
 def test_bad_arguments_name_the_argument(lenet, tmp_path, kwargs, argument):

@@ -82,7 +82,12 @@ def test_run_directory_source(tmp_path):
     ([LENET, "--name", "m", "--version", "0"], "version"),
     ([LENET, "--name", "m", "--version", "abc"], "version"),
     ([LENET, "--name", "m", "--version", "-1"], "version"),
-    ([LENET, "--name", "m", "--format", "onnx"], "format"),
+    ([LENET, "--name", "m", "--format", "coreml"], "format"),
+    ([LENET, "--name", "m", "--format", "onnx", "--quantize", "int8"], "quantize"),
+    ([LENET, "--name", "m", "--format", "tflite", "--quantize", "int8", "--input-type", "f"],
+     "input_type"),
+    ([LENET, "--name", "m", "--format", "tflite", "--quantize", "int8",
+      "--calibration-data", "no/such/folder"], "calibration_data"),
 ])
 def test_bad_input_is_one_error_line(tmp_path, args, word):
     base = tmp_path / "b"

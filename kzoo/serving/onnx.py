@@ -1,0 +1,129 @@
+"""ONNX export through tf2onnx (as Keras 3's `model.export(format="onnx")` does), run
+in onnxruntime.
+
+`convert(function, spec, path)` converts a traced serving function (`images`,
+raw pixels 0-255, float32 `(batch, H, W, C)` → `probabilities` float32
+`(batch, classes)` and `classes` int64 `(batch,)`: `serving_default` without its
+string output, which ONNX runtimes rarely take) at opset `OPSET`, with the
+input and outputs named as in `serving_default`. `Runner` runs the file through
+`onnxruntime` (not TensorFlow).
+"""
+
+import os
+import re
+import warnings
+
+import numpy as np
+
+#: The ONNX opset kzoo writes (tf2onnx 1.17 converts up to 18; onnxruntime runs it).
+OPSET = 17
+SESSION_PROVIDERS = ("CPUExecutionProvider",)
+
+
+def _libraries():
+    try:
+        import onnx  # noqa: F401
+        import tf2onnx
+    except ImportError:  # pragma: no cover - the export extra installs them
+        raise ValueError("Argument `format`: ONNX export needs the `onnx` and `tf2onnx` "
+                         "packages (pip install 'kzoo[export]'). Received: format='onnx'"
+                         ) from None
+    try:  # tf2onnx 1.17 predates NumPy 2: Keras's own export applies this patch
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+    except ImportError:  # pragma: no cover - a Keras without it
+        pass
+    else:
+        with warnings.catch_warnings():  # its `hasattr(np, "object")` warns on NumPy 2
+            warnings.simplefilter("ignore", FutureWarning)
+            patch_tf2onnx()
+    return tf2onnx
+
+
+def runtime_version():
+    """`"onnxruntime X.Y.Z"`."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"onnxruntime {version('onnxruntime')}"
+    except PackageNotFoundError:  # pragma: no cover
+        return "onnxruntime"
+
+
+def _rename(model, names):
+    """Renames the graph's tensors by `names` ({old: new}) everywhere they occur."""
+    graph = model.graph
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        value.name = names.get(value.name, value.name)
+
+
+def convert(function, spec, path, *, opset=OPSET):
+    """Writes the ONNX model of `function` (a `tf.function` of one input `spec`
+    answering a dict of tensors) to `path`, the input named `spec.name` and each
+    output by its key.
+
+    Raises:
+        ValueError: tf2onnx cannot convert an op (the message names the ops and, where
+            the graph says, the layers).
+    """
+    import onnx
+    import tensorflow as tf
+
+    tf2onnx = _libraries()
+    concrete = function.get_concrete_function(spec)
+    keys = sorted(concrete.structured_outputs)  # the order of concrete.outputs (tf.nest)
+    try:
+        model, _ = tf2onnx.convert.from_function(function, input_signature=[spec],
+                                                 opset=opset)
+    except Exception as e:  # noqa: BLE001 - tf2onnx raises many kinds
+        message = " ".join(str(e).split())
+        ops = sorted(set(re.findall(r"\b([A-Z][A-Za-z0-9]+)\b(?= op| is not supported)",
+                                    message)))
+        raise ValueError(
+            "Argument `format`: the model cannot be converted to ONNX"
+            + (f": ops {', '.join(ops)}" if ops else "")
+            + f" ({message[:600]}). Received: format='onnx'") from None
+    inputs = [t for t in concrete.inputs if t.dtype != tf.resource]
+    outputs = [t for t in concrete.outputs if t.dtype != tf.resource]
+    names = {inputs[0].name: spec.name}
+    names.update({tensor.name: key for tensor, key in zip(outputs, keys)})
+    _rename(model, names)
+    unconverted = [node.op_type for node in model.graph.node if node.domain not in
+                   ("", "ai.onnx", "ai.onnx.ml")]
+    if unconverted:
+        raise ValueError(f"Argument `format`: the ONNX graph keeps ops outside ONNX's "
+                         f"domain ({', '.join(sorted(set(unconverted)))}). "
+                         f"Received: format='onnx'")
+    onnx.checker.check_model(model)
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    return path
+
+
+class Runner:
+    """An ONNX file run through onnxruntime: `runner(images)` answers
+    `{"probabilities": float32 (N, classes), "classes": int64 (N,)}`."""
+
+    def __init__(self, path, num_threads=None):
+        try:
+            import onnxruntime
+        except ImportError:  # pragma: no cover - the export extra installs it
+            raise ValueError("Argument `format`: running an ONNX file needs `onnxruntime` "
+                             "(pip install 'kzoo[export]'). Received: format='onnx'") from None
+        options = onnxruntime.SessionOptions()
+        if num_threads:
+            options.intra_op_num_threads = int(num_threads)
+        self.session = onnxruntime.InferenceSession(os.fspath(path), options,
+                                                    providers=list(SESSION_PROVIDERS))
+
+    def __call__(self, images):
+        names = [output.name for output in self.session.get_outputs()]
+        values = self.session.run(names, {"images": np.asarray(images, dtype=np.float32)})
+        outputs = dict(zip(names, values))
+        return {"probabilities": np.asarray(outputs["probabilities"], dtype=np.float32),
+                "classes": np.asarray(outputs["classes"]).astype(np.int64)}
+
+
+__all__ = ["OPSET", "Runner", "convert", "runtime_version"]

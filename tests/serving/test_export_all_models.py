@@ -1,0 +1,110 @@
+"""Every registered model exports to a SavedModel, LiteRT and ONNX (`format="all"`), and
+each file answers as the Keras model does, through the runtime itself.
+
+The references are independent of kzoo's export code: the Keras model called in
+this process, `ai_edge_litert`'s interpreter and `onnxruntime` opened here on the
+written files (not through `kzoo.serving.litert` / `kzoo.serving.onnx`), and
+TensorFlow's `tf.saved_model.load`. Models are built at their smallest input size
+with 3 classes and non-trivial BatchNorm statistics. The default run keeps a few
+small models of different families (and the Im2Col LeNet, whose LiteRT file once
+failed at its first invoke); every other model runs with `-m heavy`
+(`./scripts/run test-heavy`).
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kzoo
+from kzoo.models.registry import get_entry
+from kzoo.serving import export
+
+CLASSES = 3
+TOLERANCE = 1e-4
+DEFAULT_RUN = {"lenet", "resnet20", "mlp"}
+
+
+def _shape(name):
+    entry = get_entry(name)
+    shape = entry.default_input_shape
+    if len(shape) == 1:
+        return tuple(shape)
+    return (entry.min_input_size, entry.min_input_size, shape[-1])
+
+
+def _randomize_statistics(model, seed=0):
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        if "moving_variance" in v.path or "gamma" in v.path:
+            v.assign(rng.uniform(0.5, 1.5, v.shape).astype("float32"))
+        elif "moving_mean" in v.path or "beta" in v.path:
+            v.assign(rng.normal(0.0, 0.1, v.shape).astype("float32"))
+
+
+def _check_all_formats(model, shape, folder):
+    path = export(model, str(folder), format="all")
+    assert {"saved_model.pb", "model.tflite", "model.onnx", "assets"} <= set(os.listdir(path))
+    images = np.random.default_rng(1).uniform(0, 255, (3, *shape)).astype("float32")
+    expected = np.asarray(model(images, training=False))
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=os.path.join(path, "model.tflite")).get_signature_runner(
+        "serving_default")
+    litert = runner(images=images)
+    np.testing.assert_allclose(litert["probabilities"], expected, atol=TOLERANCE)
+    np.testing.assert_array_equal(litert["classes"], expected.argmax(-1))
+
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(os.path.join(path, "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["images"]
+    onnx = dict(zip(["probabilities", "classes"],
+                    session.run(["probabilities", "classes"], {"images": images})))
+    np.testing.assert_allclose(onnx["probabilities"], expected, atol=TOLERANCE)
+    np.testing.assert_array_equal(onnx["classes"], expected.argmax(-1))
+
+    loaded = tf.saved_model.load(path)
+    answer = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(answer["probabilities"].numpy(), expected, atol=TOLERANCE)
+
+    with open(os.path.join(path, "assets", "kzoo.json")) as f:
+        info = json.load(f)
+    assert set(info["formats"]) == {"saved_model", "tflite", "onnx"}
+    assert info["formats"]["onnx"]["opset"] == kzoo.serving.onnx.OPSET
+    return info
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # tf2onnx on NumPy 2 (Keras's patch)
+@pytest.mark.parametrize("name", [n if n in DEFAULT_RUN else
+                                  pytest.param(n, marks=pytest.mark.heavy)
+                                  for n in kzoo.list_models()])
+def test_every_model_exports_to_every_runtime(name, tmp_path):
+    shape = _shape(name)
+    model = kzoo.create_model(name, input_shape=shape, classes=CLASSES)
+    _randomize_statistics(model)
+    _check_all_formats(model, shape, tmp_path / name / "1")
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("name", ["lenet", pytest.param("mobilenet_v2", marks=pytest.mark.heavy),
+                                  pytest.param("resnet20", marks=pytest.mark.heavy)])
+def test_im2col_models_are_lowered_to_their_native_twins(name, tmp_path):
+    """The Im2Col graph's 6-D slices fail in TensorFlow's own LiteRT interpreter; the
+    export lowers them, so the file runs there too and holds no WHILE loop."""
+    shape = _shape(name)
+    model = kzoo.create_model(name, input_shape=shape, classes=CLASSES, conv_impl="im2col")
+    _randomize_statistics(model)
+    info = _check_all_formats(model, shape, tmp_path / name / "1")
+    assert info["lowered_im2col_layers"] > 0
+    # Restored after the export: the model still runs as Im2Col.
+    assert len(kzoo.layers.lowering.im2col_layers(model)) == info["lowered_im2col_layers"]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(tmp_path / name / "1" / "model.tflite"))
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert "WHILE" not in ops and "CONV_2D" in ops

@@ -1,0 +1,170 @@
+"""`kzoo export --format tflite|onnx|all --quantize none|float16|int8`: quantized LiteRT
+files, the check run before publishing, and clear errors for models a runtime cannot take.
+
+Runtimes are opened here on the written files (`ai_edge_litert`, `onnxruntime`);
+the int8 export of the shipped LeNet is calibrated on Fashion-MNIST's training
+images and measured on its test images (Debian's IDX files).
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+import kzoo
+from kzoo.cli.main import main
+from kzoo.data.sources import load_arrays
+from kzoo.serving import export, export_version
+
+LENET = "lenet_fashion_mnist"
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
+
+
+def _interpreter(path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(path))
+
+
+def _fashion_mnist_test(count):
+    try:
+        images, labels, _ = load_arrays("fashion_mnist", "test")
+    except Exception as e:  # noqa: BLE001
+        pytest.skip(f"Fashion-MNIST is not installed here: {e}")
+    return images[:count].astype("float32"), labels[:count]
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return kzoo.create_model("lenet", weights="fashion_mnist")
+
+
+def test_int8_lenet_agrees_with_float_and_records_its_accuracy(tmp_path, lenet):
+    """Full-integer int8 with uint8 input: 4x smaller, top-1 as the float model's on
+    Fashion-MNIST test images, its accuracy measured into kzoo.json."""
+    result = CliRunner().invoke(main, ["export", LENET, "--name", "m", "--base",
+                                       str(tmp_path), "--format", "tflite", "--quantize",
+                                       "int8"])
+    assert result.exit_code == 0, result.output
+    assert "int8" in result.output and "test accuracy" in result.output
+    folder = tmp_path / "m" / "1"
+    info = json.loads((folder / "kzoo.json").read_text())
+    entry = info["formats"]["tflite"]
+    assert entry["quantize"] == "int8" and entry["input_type"] == "uint8"
+    assert entry["test_images"] == 10_000 and entry["dataset"] == "fashion_mnist"
+    assert abs(entry["test_accuracy"] - info["test_accuracy"]) <= 0.005
+    assert entry["bytes"] < os.path.getsize(kzoo.models.pretrained.locate(
+        next(e for e in kzoo.models.pretrained.read_manifest() if e["name"] == LENET))) / 3
+
+    interpreter = _interpreter(folder / "model.tflite")
+    runner = interpreter.get_signature_runner("serving_default")
+    details = runner.get_input_details()["images"]
+    assert details["dtype"] == np.uint8
+    scale, zero_point = details["quantization"]
+    assert (scale, zero_point) == (entry["input_scale"], entry["input_zero_point"])
+    images, labels = _fashion_mnist_test(500)
+    quantized = np.clip(np.round(images / scale + zero_point), 0, 255).astype(np.uint8)
+    tensors = {op["index"]: op for op in interpreter.get_tensor_details()}
+    assert any(t["dtype"] == np.int8 for t in tensors.values())  # integer activations
+    answer = runner(images=quantized)
+    float_top1 = lenet.predict(images, verbose=0).argmax(-1)
+    assert np.mean(answer["classes"] == float_top1) >= 0.98
+    assert np.mean(answer["classes"] == labels) >= 0.85
+
+
+def test_float16_and_int8_input(tmp_path, lenet):
+    half, info = export_version(LENET, "m", base=str(tmp_path), format="tflite",
+                                quantize="float16")
+    assert info["formats"]["tflite"]["max_abs_diff"] <= 2e-2
+    float32, _ = export_version(LENET, "m", base=str(tmp_path), format="tflite")
+    size = os.path.getsize(os.path.join(half, "model.tflite"))
+    assert size < 0.6 * os.path.getsize(os.path.join(float32, "model.tflite"))
+
+    images, _ = _fashion_mnist_test(64)
+    path = export(lenet, str(tmp_path / "int8" / "1"), format="tflite", quantize="int8",
+                  calibration_data=images, input_type="int8")
+    info = json.loads((tmp_path / "int8" / "1" / "kzoo.json").read_text())
+    assert info["formats"]["tflite"]["input_type"] == "int8"
+    assert "test_accuracy" not in info["formats"]["tflite"]  # a bare model: no dataset known
+    runner = _interpreter(os.path.join(path, "model.tflite")).get_signature_runner(
+        "serving_default")
+    assert runner.get_input_details()["images"]["dtype"] == np.int8
+
+
+def _determinant_model():
+    """A classifier with an op LiteRT's builtins lack (tf.linalg.det: MatrixDeterminant)."""
+    class Determinant(keras.layers.Layer):
+        def call(self, x):
+            return tf.linalg.det(x[..., 0])[:, None]
+
+    inputs = keras.Input((4, 4, 1))
+    outputs = keras.layers.Dense(2, activation="softmax", name="head")(
+        Determinant(name="determinant")(inputs))
+    return keras.Model(inputs, outputs)
+
+
+def test_a_model_litert_cannot_take_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"`format`.*builtin ops.*MatrixDeterminant.*"
+                                         r"layer\(s\) determinant"):
+        export(_determinant_model(), str(tmp_path / "m" / "1"), format="all")
+    assert os.listdir(tmp_path / "m") == []  # nothing published, no leftovers
+
+
+def test_an_export_that_answers_wrong_is_not_published(tmp_path, lenet, monkeypatch):
+    from kzoo.serving import litert, onnx
+
+    original = onnx.Runner.__call__
+
+    def off(self, images):
+        answer = original(self, images)
+        answer["probabilities"] = answer["probabilities"] + 1e-3
+        return answer
+
+    monkeypatch.setattr(onnx.Runner, "__call__", off)
+    with pytest.raises(ValueError, match=r"ONNX file answers probabilities 1\.00e-03 away"):
+        export(lenet, str(tmp_path / "m" / "1"), format="onnx")
+    monkeypatch.setattr(litert.Runner, "__call__",
+                        lambda self, images: (_ for _ in ()).throw(
+                            RuntimeError("Node number 3 (CONV_2D) failed to invoke.")))
+    with pytest.raises(ValueError, match=r"fails in LiteRT's interpreter at op CONV_2D"):
+        export(lenet, str(tmp_path / "m" / "1"), format="tflite")
+    assert os.listdir(tmp_path / "m") == []
+
+
+def test_all_formats_side_by_side_and_overwrite(tmp_path):
+    path, info = export_version(LENET, "m", base=str(tmp_path), format="all")
+    assert sorted(os.listdir(path)) == ["assets", "fingerprint.pb", "model.onnx",
+                                        "model.tflite", "saved_model.pb", "variables"]
+    assert set(info["formats"]) == {"saved_model", "tflite", "onnx"}
+    assert info["formats"]["onnx"]["opset"] == kzoo.serving.onnx.OPSET
+    assert all(entry["max_abs_diff"] <= 1e-4 for entry in info["formats"].values())
+    assert kzoo.serving.is_export(path)
+    # An ONNX-only export is a kzoo export too: --overwrite may replace it.
+    onnx_path, _ = export_version(LENET, "o", base=str(tmp_path), format="onnx")
+    assert sorted(os.listdir(onnx_path)) == ["kzoo.json", "labels.txt", "model.onnx"]
+    export_version(LENET, "o", base=str(tmp_path), version=1, format="tflite", overwrite=True)
+    assert sorted(os.listdir(onnx_path)) == ["kzoo.json", "labels.txt", "model.tflite"]
+
+
+def test_a_mixed_precision_model_exports_in_float32(tmp_path):
+    """LiteRT's builtins take no float16 Conv2D/MatMul: a model trained under
+    `mixed_float16` (float32 weights) is traced in float32 for export, and its policy is
+    restored afterwards."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=10)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    path = export(model, str(tmp_path / "m" / "1"), format="all")
+    info = json.loads((tmp_path / "m" / "1" / "assets" / "kzoo.json").read_text())
+    assert info["float32_from_mixed_precision_layers"] > 0
+    assert all(layer.dtype_policy.name == "mixed_float16" for layer in model.layers[1:])
+    images = np.random.default_rng(3).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
+    runner = _interpreter(os.path.join(path, "model.tflite")).get_signature_runner(
+        "serving_default")
+    half = np.asarray(model(images, training=False), dtype="float32")
+    np.testing.assert_allclose(runner(images=images)["probabilities"], half, atol=1e-2)
