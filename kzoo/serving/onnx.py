@@ -59,6 +59,43 @@ def _rename(model, names):
         value.name = names.get(value.name, value.name)
 
 
+def _layers_of(nodes):
+    """Layer names from the nodes' names ("model_1/layer_1/Op/..." → "layer")."""
+    found = []
+    for node in nodes:
+        parts = node.name.split("/")
+        if len(parts) >= 3:
+            name = re.sub(r"_\d+$", "", parts[1])
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def _rewrite_erfc(model):
+    """`Erfc(x)` (TF's exact GELU, `0.5 x erfc(-x/√2)`, which tf2onnx passes through
+    although ONNX has no such op) as `1 - Erf(x)`: within float32 round-off of GELU's
+    values (where erfc is small, x·erfc is too)."""
+    from onnx import TensorProto, helper
+
+    nodes, changed = [], False
+    for node in model.graph.node:
+        if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
+            nodes.append(node)
+            continue
+        changed = True
+        out = node.output[0]
+        nodes.append(helper.make_node("Erf", [node.input[0]], [out + "/erf"],
+                                      name=node.name + "/Erf"))
+        nodes.append(helper.make_node("Constant", [], [out + "/one"], name=node.name + "/One",
+                                      value=helper.make_tensor(out + "/one_value",
+                                                               TensorProto.FLOAT, [], [1.0])))
+        nodes.append(helper.make_node("Sub", [out + "/one", out + "/erf"], [out],
+                                      name=node.name))
+    if changed:
+        del model.graph.node[:]
+        model.graph.node.extend(nodes)
+
+
 def convert(function, spec, path, *, opset=OPSET):
     """Writes the ONNX model of `function` (a `tf.function` of one input `spec`
     answering a dict of tensors) to `path`, the input named `spec.name` and each
@@ -90,13 +127,23 @@ def convert(function, spec, path, *, opset=OPSET):
     names = {inputs[0].name: spec.name}
     names.update({tensor.name: key for tensor, key in zip(outputs, keys)})
     _rename(model, names)
-    unconverted = [node.op_type for node in model.graph.node if node.domain not in
-                   ("", "ai.onnx", "ai.onnx.ml")]
-    if unconverted:
-        raise ValueError(f"Argument `format`: the ONNX graph keeps ops outside ONNX's "
-                         f"domain ({', '.join(sorted(set(unconverted)))}). "
-                         f"Received: format='onnx'")
-    onnx.checker.check_model(model)
+    _rewrite_erfc(model)
+    unknown = [node for node in model.graph.node
+               if not onnx.defs.has(node.op_type, node.domain or "")]
+    if unknown:
+        ops = sorted({node.op_type for node in unknown})
+        layers = _layers_of(unknown)
+        raise ValueError(
+            f"Argument `format`: the model cannot be converted to ONNX: tf2onnx left ops "
+            f"that ONNX does not define ({', '.join(ops)})"
+            + (f" in layer(s) {', '.join(layers)}" if layers else "")
+            + ". Received: format='onnx'")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        raise ValueError(f"Argument `format`: the ONNX model tf2onnx wrote is not valid "
+                         f"({' '.join(str(e).split())[:600]}). Received: format='onnx'"
+                         ) from None
     with open(path, "wb") as f:
         f.write(model.SerializeToString())
     return path
