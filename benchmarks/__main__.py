@@ -3,7 +3,8 @@
 import importlib
 import sys
 
-BENCHMARKS = ["im2col_speed", "fashion_mnist_accuracy", "transfer", "serving", "tuning", "speed"]
+BENCHMARKS = ["im2col_speed", "fashion_mnist_accuracy", "transfer", "serving", "export", "tuning",
+              "speed"]
 
 
 def main():

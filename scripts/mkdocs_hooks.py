@@ -31,7 +31,8 @@ COUNTS = os.path.join(ROOT, "docs", "model_counts.json")
 
 
 # The benchmarks that have a page (benchmarks/__main__.py runs the same list).
-BENCHMARKS = ("im2col_speed", "speed", "fashion_mnist_accuracy", "transfer", "serving", "tuning")
+BENCHMARKS = ("im2col_speed", "speed", "fashion_mnist_accuracy", "transfer", "serving", "export",
+              "tuning")
 
 
 def _count(n):

@@ -357,6 +357,79 @@ def test_serving_summary_percentiles():
     assert s["p99_ms"] == pytest.approx(99.01)
 
 
+# ---- The export benchmark's verdicts and report, on made-up numbers (no export here).
+
+from benchmarks import export as export_bench  # noqa: E402
+
+
+def eresults(int8_agreement, float_acc, int8_acc, tta=False):
+    def lat(p50):
+        return {"p50_ms": p50, "p99_ms": 2 * p50, "mean_ms": p50, "n": 300}
+
+    def file(size, agreement=1.0, accuracy=0.9, diff=1e-6, runtime="rt 1"):
+        return {"bytes": size, "runtime": runtime, "top1_agreement": agreement,
+                "accuracy": accuracy, "max_abs_diff": diff, "images": 1000}
+
+    files = {"keras": file(4_000_000, runtime=None, diff=0.0),
+             "saved_model": file(2_000_000), "litert_float32": file(1_600_000),
+             "litert_float16": file(800_000), "litert_int8": file(400_000, int8_agreement),
+             "onnx": file(1_600_000)}
+    latency = {key: lat(p50) for key, p50 in zip(export_bench.CALLS,
+                                                 (8.0, 1.0, 0.9, 0.2, 0.3, 0.25, 0.4))}
+    test = {"images": 10000, "float": float_acc, "int8": int8_acc, "int8_export": int8_acc,
+            "recorded": 0.95 if tta else float_acc, "tta": tta}
+    if tta:
+        test.update(float_tta=float_acc + 0.004, int8_tta=int8_acc + 0.003)
+    row = {"checkpoint": "resnet9_fashion_mnist", "architecture": "resnet9", "params": 413776,
+           "mult_adds": 12_000_000, "model_kwargs": {"width": 16},
+           "export_seconds": {"all": 10.0, "float16": 5.0, "int8": 20.0},
+           "int8": {"input_type": "uint8", "input_scale": 1.0, "input_zero_point": 0},
+           "calibration_images": 500, "onnx_opset": 17, "files": files, "test": test,
+           "latency": {"2": latency, "1": {**latency, "keras_compiled": lat(2.0)}}}
+    return {"machine": {"cpus": 2, "tensorflow": "x", "keras": "y", "python": "3",
+                        "ai_edge_litert": "a", "onnxruntime": "o", "tf2onnx": "t",
+                        "onnx": "n", "load_average_before": [1.0, 1, 1],
+                        "load_average_after": [2.0, 2, 2]},
+            "settings": {"images": 1000, "latency_calls": 300, "warmup": 30, "block": 20,
+                         "threads": [2, 1]},
+            "checkpoints": [row]}
+
+
+@pytest.mark.parametrize("agreement, int8_acc, met", [(0.992, 0.9400, (True, True)),
+                                                      (0.985, 0.9349, (False, False))])
+def test_export_verdicts_are_computed_from_the_numbers(agreement, int8_acc, met):
+    results = eresults(agreement, 0.94, int8_acc)
+    v = export_bench.verdicts(results)[0]
+    assert (v["agreement"]["met"], v["drop"]["met"]) == met and v["met"] == all(met)
+    assert v["drop"]["points"] == pytest.approx(100 * (0.94 - int8_acc))
+    text = export_bench.to_markdown(results)
+    assert ("**not met**" in text) == (not all(met))
+    assert f"on 1,000 test images: {100 * agreement:.2f}% — {export_bench._yes(met[0])}" in text
+    # Sizes against the .keras file; p50 ratios to the compiled Keras call, per thread count.
+    assert "| LiteRT int8 (uint8 input, scale 1, zero point 0) | rt 1 | 400.0 kB | 0.10× |" in text
+    assert "| Keras `tf.function(model)` (baseline) | 1.000 | 2.000 | 1.00× | 2.000 |" in text
+    assert "| LiteRT int8 (`ai-edge-litert`) | 0.250 | 0.500 | 0.25× | 0.250 | 0.500 | 0.12× |" \
+        in text
+    assert "| `resnet9` |" in export_bench.summary_markdown(results)
+
+
+def test_export_report_gives_the_tta_drops_beside_the_judged_one():
+    results = eresults(0.995, 0.9400, 0.9390, tta=True)
+    v = export_bench.verdicts(results)[0]
+    assert v["drop"]["points"] == pytest.approx(0.1) and v["met"]
+    assert v["drop_vs_recorded"]["points"] == pytest.approx(1.1)
+    assert v["drop_tta"]["points"] == pytest.approx(0.2)
+    text = export_bench.to_markdown(results)
+    assert ("The drop against the recorded 95.00% (with TTA): 1.10 points; with TTA on both "
+            "sides: 0.20 points (not judged).") in text
+
+
+def test_export_thread_list_is_checked(capsys):
+    with pytest.raises(SystemExit):
+        export_bench.main(["--threads", "2,2"])
+    assert "expected distinct comma-separated integers >= 1" in capsys.readouterr().err
+
+
 # Heavy (about 8 s; moved out of the default run to keep it under 15 minutes on 2 cores):
 # `./scripts/run test-heavy` runs it.
 @pytest.mark.heavy
@@ -465,7 +538,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Each page of docs/benchmarks/ and the benchmark whose tables it shows.
 DOCS_PAGES = {"im2col.md": "im2col_speed", "speed.md": "speed",
               "accuracy.md": "fashion_mnist_accuracy", "transfer.md": "transfer",
-              "serving.md": "serving", "tuning.md": "tuning"}
+              "serving.md": "serving", "export.md": "export", "tuning.md": "tuning"}
 
 
 def load_hooks():
@@ -604,6 +677,17 @@ def test_serving_docs_render_all_four_files(docs):
         summary = next(line for line in md.splitlines() if line.startswith(f"| `{name}.json`"))
         assert f"{v['throughput']['speedup_at_8']:.2f}×" in summary
         assert f"{v['overhead']['overhead_ms']:+.2f} ms" in summary
+
+
+def test_export_docs_carry_the_shipped_numbers(docs):
+    results, md = shipped("export"), docs["export"]
+    assert all(line in md for line in export_bench.to_markdown(results).splitlines()
+               if line.startswith("|"))
+    for row, v in zip(results["checkpoints"], results["verdicts"]):
+        assert f"{100 * v['agreement']['value']:.2f}% — " in md
+        assert f"{v['drop']['points']:.2f} points — " in md
+        for n, lat in row["latency"].items():
+            assert f"| {lat['litert_int8']['p50_ms']:.3f} |" in md
 
 
 def test_tuning_docs_carry_the_shipped_numbers(docs):

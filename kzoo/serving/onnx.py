@@ -71,6 +71,26 @@ def _layers_of(nodes):
     return found
 
 
+def _freeze_captured_tensors(model, concrete):
+    """Constant tensors the traced function captures (e.g. the mean and variance that
+    Keras's `Normalization(mean=..., variance=...)` keeps as tensors, not variables)
+    become initializers: tf2onnx freezes captured variables but leaves such tensors
+    as graph inputs that no caller could feed."""
+    import tensorflow as tf
+    from onnx import numpy_helper
+
+    placeholders = [t.name for t in concrete.inputs[len(concrete.inputs)
+                                                    - len(concrete.captured_inputs):]]
+    captured = {name: value for name, value in zip(placeholders, concrete.captured_inputs)
+                if value.dtype != tf.resource}
+    graph = model.graph
+    for value in list(graph.input):
+        if value.name in captured:
+            graph.initializer.append(numpy_helper.from_array(
+                np.asarray(captured[value.name].numpy()), value.name))
+            graph.input.remove(value)
+
+
 def _rewrite_erfc(model):
     """`Erfc(x)` (TF's exact GELU, `0.5 x erfc(-x/√2)`, which tf2onnx passes through
     although ONNX has no such op) as `1 - Erf(x)`: within float32 round-off of GELU's
@@ -127,6 +147,7 @@ def convert(function, spec, path, *, opset=OPSET):
     names = {inputs[0].name: spec.name}
     names.update({tensor.name: key for tensor, key in zip(outputs, keys)})
     _rename(model, names)
+    _freeze_captured_tensors(model, concrete)
     _rewrite_erfc(model)
     unknown = [node for node in model.graph.node
                if not onnx.defs.has(node.op_type, node.domain or "")]
@@ -164,11 +185,12 @@ class Runner:
             options.intra_op_num_threads = int(num_threads)
         self.session = onnxruntime.InferenceSession(os.fspath(path), options,
                                                     providers=list(SESSION_PROVIDERS))
+        self.output_names = [output.name for output in self.session.get_outputs()]
 
     def __call__(self, images):
-        names = [output.name for output in self.session.get_outputs()]
-        values = self.session.run(names, {"images": np.asarray(images, dtype=np.float32)})
-        outputs = dict(zip(names, values))
+        values = self.session.run(self.output_names,
+                                  {"images": np.asarray(images, dtype=np.float32)})
+        outputs = dict(zip(self.output_names, values))
         return {"probabilities": np.asarray(outputs["probabilities"], dtype=np.float32),
                 "classes": np.asarray(outputs["classes"]).astype(np.int64)}
 

@@ -57,6 +57,7 @@ def test_int8_lenet_agrees_with_float_and_records_its_accuracy(tmp_path, lenet):
     assert entry["quantize"] == "int8" and entry["input_type"] == "uint8"
     assert entry["test_images"] == 10_000 and entry["dataset"] == "fashion_mnist"
     assert abs(entry["test_accuracy"] - info["test_accuracy"]) <= 0.005
+    assert entry["keras_test_accuracy"] == pytest.approx(info["test_accuracy"], abs=1e-4)
     assert entry["bytes"] < os.path.getsize(kzoo.models.pretrained.locate(
         next(e for e in kzoo.models.pretrained.read_manifest() if e["name"] == LENET))) / 3
 
@@ -186,5 +187,24 @@ def test_exact_gelu_exports_to_onnx(tmp_path):
     assert "Erf" in {node.op_type for node in __import__("onnx").load(
         os.path.join(path, "model.onnx")).graph.node}
     images = np.random.default_rng(4).uniform(0, 255, (5, 6, 6, 1)).astype("float32")
+    np.testing.assert_allclose(session.run(["probabilities"], {"images": images})[0],
+                               np.asarray(model(images)), atol=1e-5)
+
+
+def test_normalization_constants_become_onnx_initializers(tmp_path):
+    """Keras's `Normalization(mean=..., variance=...)` (EfficientNet's and ConvNeXt's
+    in-model preprocessing) keeps tensors that tf2onnx left as graph inputs no caller
+    could feed: the export freezes them."""
+    import onnxruntime
+
+    inputs = keras.Input((5, 5, 1))
+    x = keras.layers.Normalization(mean=100.0, variance=900.0, name="normalize")(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    path = export(model, str(tmp_path / "m" / "1"), format="onnx")
+    session = onnxruntime.InferenceSession(os.path.join(path, "model.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["images"]
+    images = np.random.default_rng(5).uniform(0, 255, (4, 5, 5, 1)).astype("float32")
     np.testing.assert_allclose(session.run(["probabilities"], {"images": images})[0],
                                np.asarray(model(images)), atol=1e-5)
