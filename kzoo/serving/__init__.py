@@ -19,7 +19,8 @@ from kzoo.serving.export import (
     load_source,
     versions,
 )
-from kzoo.serving.client import Client, ServingError
+from kzoo.serving.client import Client, ServingConnectionError, ServingError
 
-__all__ = ["DEFAULT_BASE", "FORMATS", "QUANTIZATIONS", "decode_image", "export", "export_saved_model",
-           "export_version", "is_export", "load_source", "versions", "Client", "ServingError"]
+__all__ = ["DEFAULT_BASE", "FORMATS", "QUANTIZATIONS", "decode_image", "export",
+           "export_saved_model", "export_version", "is_export", "load_source", "versions",
+           "Client", "ServingConnectionError", "ServingError"]

@@ -4,7 +4,12 @@ import os
 
 import numpy as np
 
-from kzoo.serving.rest import RequestError, run_signature
+from kzoo.serving.rest import RequestError, check_number, run_signature
+
+#: The ranges of the batcher's options (`kzoo serve --max-batch-size`, ...): a request
+#: waits at most a minute for its batch.
+LIMITS = {"max_batch_size": (1, 65536), "batch_timeout_ms": (0, 60_000),
+          "num_batch_threads": (1, 1024)}
 
 
 class _Task:
@@ -40,13 +45,14 @@ class Batcher:
     """
 
     def __init__(self, max_batch_size=32, timeout_ms=5.0, num_batch_threads=None):
-        if max_batch_size < 1 or timeout_ms < 0:
-            raise ValueError(f"Arguments `max_batch_size` (>= 1) and `timeout_ms` (>= 0). "
-                             f"Received: max_batch_size={max_batch_size}, "
-                             f"timeout_ms={timeout_ms}")
-        if num_batch_threads is not None and num_batch_threads < 1:
-            raise ValueError(f"Argument `num_batch_threads` must be >= 1. "
-                             f"Received: num_batch_threads={num_batch_threads}")
+        check_number("max_batch_size", max_batch_size, *LIMITS["max_batch_size"],
+                     flag="--max-batch-size", integer=True, unit="rows")
+        check_number("timeout_ms", timeout_ms, *LIMITS["batch_timeout_ms"],
+                     flag="--batch-timeout-ms", unit="ms")
+        if num_batch_threads is not None:
+            check_number("num_batch_threads", num_batch_threads,
+                         *LIMITS["num_batch_threads"], flag="--num-batch-threads",
+                         integer=True)
         self.max_batch_size = int(max_batch_size)
         self.timeout = float(timeout_ms) / 1000.0
         self.num_batch_threads = int(num_batch_threads or os.cpu_count() or 1)

@@ -2,6 +2,7 @@
 of its gRPC API (`protocol="grpc"`, with the `tensorflow-serving-api` protos)."""
 
 import base64
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -34,6 +35,30 @@ class ServingError(RuntimeError):
         self.message = message
 
 
+class ServingConnectionError(ConnectionError):
+    """No answer from the server: the connection was refused, dropped or timed out
+    (REST), or the channel is unavailable (gRPC UNAVAILABLE). Errors the server
+    answered are `ServingError`s.
+
+    Attributes:
+        url: the server's URL (REST) or target `host:port` (gRPC).
+        reason: what went wrong, in the transport's words.
+    """
+
+    def __init__(self, url, reason):
+        super().__init__(f"No answer from the TF Serving server at {url}: {reason} (is the "
+                         f"server running there, e.g. `kzoo serve`?)")
+        self.url = url
+        self.reason = reason
+
+
+def _reason(error):
+    """A transport exception as a short text (urllib wraps the socket's in `reason`)."""
+    error = getattr(error, "reason", error)
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
 def _encode(array):
     """A numpy array as JSON values; bytes become `{"b64": ...}` objects."""
     if array.dtype.kind in ("S", "O"):
@@ -60,6 +85,10 @@ class Client:
             `PredictionService` and `ModelService`, through the
             `tensorflow-serving-api` stubs; no message size limit).
         timeout: seconds per call.
+
+    Every call raises `ServingError` for an error the server answered, and
+    `ServingConnectionError` (a `ConnectionError`, naming the URL) when no answer
+    came: the connection refused, dropped or timed out, or gRPC UNAVAILABLE.
     """
 
     def __init__(self, url=None, *, protocol="rest", timeout=60.0):
@@ -108,7 +137,7 @@ class Client:
             request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
-                return json.loads(answer.read().decode("utf-8"))
+                raw = answer.read()
         except urllib.error.HTTPError as e:
             body = e.read().decode("utf-8", "replace")
             try:
@@ -116,6 +145,10 @@ class Client:
             except (ValueError, AttributeError):
                 message = body
             raise ServingError(e.code, message) from None
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+            # Refused, reset or dropped before the whole answer, timed out, no such host.
+            raise ServingConnectionError(self.url, _reason(e)) from None
+        return json.loads(raw.decode("utf-8"))
 
     def status(self, name, *, version=None):
         """The `model_version_status` answer of model `name` (a dict)."""
@@ -146,6 +179,7 @@ class Client:
 
         Raises:
             ServingError: the server answered an error.
+            ServingConnectionError: no answer (refused, dropped, timed out).
         """
         array = np.asarray(images) if not isinstance(images, (list, tuple)) else (
             np.array(images, dtype=object) if images and isinstance(images[0], (bytes, str))
@@ -199,6 +233,7 @@ class _GrpcClient:
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+        self.target = target
         self.timeout = timeout
         # No size limit (gRPC's default receive limit is 4 MiB), as TF Serving's server.
         self.channel = grpc.insecure_channel(target, options=[
@@ -213,6 +248,9 @@ class _GrpcClient:
         try:
             return method(request, timeout=self.timeout)
         except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAVAILABLE:  # refused, dropped, unresolvable
+                raise ServingConnectionError(self.target, f"gRPC UNAVAILABLE: "
+                                                          f"{e.details() or ''}") from None
             raise ServingError(e.code(), e.details() or "") from None
 
     @staticmethod

@@ -41,7 +41,7 @@ import grpc
 import numpy as np
 
 from kzoo.serving.rest import (DEFAULT_SIGNATURE, RequestError, _dt_name, _shape_text,
-                               run_signature)
+                               check_images, run_signature)
 
 #: TF Serving's gRPC port (`kzoo serve --grpc-port`).
 DEFAULT_PORT = 8500
@@ -322,7 +322,10 @@ class _Clients:
     no count of open connections that a handler could read).
     """
 
-    RECENT = 2.0
+    # Waiting for a peer is worth it only if it sends again within the batch timeout
+    # (5 ms by default); one silent for 50 timeouts is not waited for (and one that
+    # left, which gRPC does not tell, is forgotten that soon).
+    RECENT = 0.25
 
     def __init__(self):
         # peer -> [Predicts in the server, last seen, recent peak, when it was reached]
@@ -439,6 +442,8 @@ class GrpcServices:
     def _predict_inside(self, raw, context, call):
         prediction = _Prediction(self.server.registry, raw, call)
         signature, arrays = prediction.signature, prediction.arrays
+        # Encoded images over `kzoo serve --max-image-pixels`: refused before decoding.
+        check_images(signature, arrays, getattr(self.server, "max_image_pixels", None))
         batcher = self.server.batcher
         start = time.perf_counter()
         if batcher is None or self.loop is None or not batcher.accepts(signature, arrays):

@@ -10,11 +10,18 @@ A small `{"instances": ARRAY}` or `{"inputs": ARRAY}` of numbers for a
 one-input signature takes `_numeric_request`, which decodes the numbers
 without building their nested lists; every other body, and every malformed
 one, takes `parse_request`, which answers the errors.
+
+`check_images` refuses encoded images above a pixel limit from their headers,
+before a signature decodes them (both protocols); `check_number` checks the
+server's numeric options.
 """
 
 import base64
 import binascii
+import io
 import json
+import math
+import numbers
 import re
 import threading
 
@@ -35,17 +42,42 @@ _CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 411: "INVALID_ARGUMENT",
 class RequestError(Exception):
     """An error answered to the client: an HTTP status, a message and the canonical
     status code (`code`, e.g. "NOT_FOUND") that gRPC answers; by default the one
-    TF Serving maps to `status`."""
+    TF Serving maps to `status`. With `close`, REST closes the connection after the
+    answer (what is left of the request cannot be read)."""
 
-    def __init__(self, status, message, code=None):
+    def __init__(self, status, message, code=None, close=False):
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code or _CODES.get(status, "UNKNOWN")
+        self.close = close or status in (411, 413)
 
 
 def _bad(message):
     return RequestError(400, message)
+
+
+def check_number(name, value, low, high, *, flag=None, integer=False, unit=""):
+    """`value` if it is a finite number (an int with `integer`) in `[low, high]`, else a
+    `ValueError` naming the argument `name` and its CLI `flag`."""
+    kind = numbers.Integral if integer else numbers.Real
+    if (not isinstance(value, kind) or isinstance(value, bool)
+            or not math.isfinite(value) or not low <= value <= high):
+        where = f"Argument `{name}`" + (f" ({flag})" if flag else "")
+        what = "an int" if integer else "a finite number"
+        bounds = ", ".join(str(b) if isinstance(b, int) else f"{b:g}" for b in (low, high))
+        raise ValueError(f"{where} must be {what} in [{bounds}]"
+                         f"{' ' + unit if unit else ''}. Received: {name}={value!r}")
+    return value
+
+
+def _preview(value, limit):
+    """The start of `value` as JSON text, for a message (never fails: a value nested
+    too deeply for the encoder is shown by its type)."""
+    try:
+        return json.dumps(value)[:limit]
+    except (RecursionError, TypeError, ValueError):
+        return f"a {type(value).__name__} nested too deeply"
 
 
 def _decode_binary(value, where):
@@ -63,7 +95,7 @@ def _decode_binary(value, where):
     if isinstance(value, str):
         return value.encode("utf-8")
     raise _bad(f"{where}: expected a string or {{\"b64\": ...}} for a DT_STRING input, got "
-               f"{type(value).__name__} {json.dumps(value)[:60]}")
+               f"{type(value).__name__} {_preview(value, 60)}")
 
 
 def _to_array(value, spec, where):
@@ -89,7 +121,7 @@ def _to_array(value, spec, where):
         else:
             allowed = "fiub"
         if array.size and kind not in allowed:
-            shown = json.dumps(value)[:80]
+            shown = _preview(value, 80)
             raise _bad(f"{where}: expected {_dt_name(dtype)} values, got "
                        f"{'a ragged array' if kind == 'O' else array.dtype} ({shown})")
         try:
@@ -294,11 +326,91 @@ def run_signature(signature, arrays):
     return {key: result[key].numpy() for key in signature.outputs}
 
 
+#: `kzoo serve --max-image-pixels`: the most pixels (width × height × frames) of one
+#: encoded image in a request (0: no limit).
+DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192
+
+# The formats `tf.io.decode_image` decodes, by their first bytes, and Pillow's header
+# reader of each (its plugin's class: `Image.open` would add Pillow's own, lower,
+# decompression-bomb check and its registry of every other format).
+_IMAGE_FORMATS = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"),
+                  (b"GIF87a", "GIF"), (b"GIF89a", "GIF"), (b"BM", "BMP"))
+
+
+def _image_reader(data):
+    """`(format name, Pillow's ImageFile class)` of encoded image `data`, else None."""
+    fmt = next((name for magic, name in _IMAGE_FORMATS if data.startswith(magic)), None)
+    if fmt is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        fmt = "WEBP"
+    if fmt is None:
+        return None
+    from PIL import (BmpImagePlugin, GifImagePlugin, JpegImagePlugin, PngImagePlugin,
+                     WebPImagePlugin)
+
+    return fmt, {"PNG": PngImagePlugin.PngImageFile, "JPEG": JpegImagePlugin.JpegImageFile,
+                 "GIF": GifImagePlugin.GifImageFile, "BMP": BmpImagePlugin.BmpImageFile,
+                 "WEBP": WebPImagePlugin.WebPImageFile}[fmt]
+
+
+def image_pixels(data):
+    """`(format, width, height, frames)` of an encoded PNG, JPEG, GIF, BMP or WebP image
+    read from its header alone (nothing is decoded), or None when `data` is none of
+    them; a `RequestError` (400) when it starts as one (but BMP, whose two-letter mark
+    also starts text) and its header cannot be read."""
+    reader = _image_reader(data)
+    if reader is None:
+        return None
+    fmt, image_file = reader
+    try:
+        with image_file(io.BytesIO(data)) as image:
+            width, height = image.size
+            # GIF: counting the frames skips through them without decoding any.
+            frames = getattr(image, "n_frames", 1) if fmt in ("GIF", "WEBP") else 1
+    except Exception as e:  # noqa: BLE001 - whatever Pillow refuses, TF would too
+        if fmt == "BMP":  # "BM" also starts ordinary text: not taken for an image
+            return None
+        raise _bad(f"a {fmt} image whose header cannot be read "
+                   f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from None
+    return fmt, width, height, frames
+
+
+def check_images(signature, arrays, max_pixels):
+    """Refuses (400) a request whose string inputs hold an encoded image of more than
+    `max_pixels` pixels (width × height × frames, from its header: a few KB of PNG can
+    decode to gigabytes), before the signature decodes any; 0 or None: no limit."""
+    if not max_pixels:
+        return
+    for name in signature.string_inputs:
+        for i, value in enumerate(arrays[name].reshape(-1).tolist()):
+            if not isinstance(value, bytes):
+                continue
+            try:
+                info = image_pixels(value)
+            except RequestError as e:
+                raise _bad(f"input {name!r}, value {i}: {e.message}") from None
+            if info is None:
+                continue
+            fmt, width, height, frames = info
+            pixels = width * height * frames
+            if pixels > max_pixels:
+                size = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
+                raise _bad(f"input {name!r}, value {i}: a {size} {fmt} image has {pixels} "
+                           f"pixels, more than the server's limit of {max_pixels} "
+                           f"(kzoo serve --max-image-pixels)")
+
+
 def parse_request(servable, body):
     """A parsed `:predict` request `body` → `(signature, {input: array}, row_format)`.
 
     Raises `RequestError` (400) when the request is malformed.
     """
+    try:
+        return _parse_request(servable, body)
+    except RecursionError:  # values nested deeper than the decoders recurse
+        raise _bad("JSON Value: the values are nested too deeply") from None
+
+
+def _parse_request(servable, body):
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object")
     name = body.get("signature_name", DEFAULT_SIGNATURE)
@@ -392,21 +504,28 @@ def _answer_bytes(answer, outputs):
         return json.dumps(answer).encode("utf-8")
 
 
+_TOO_DEEP = "JSON Parse error: the document is nested too deeply"
+
+
 def _parse_json(body):
     """A request body (bytes) as JSON: an object, else 400 (TF Serving's ParseJson)."""
     if not body:
         raise _bad("JSON Parse error: The document is empty")
     try:
         parsed = orjson.loads(body)  # about 4× the standard parser's speed on pixels
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as e:
+        if "depth" in str(e):  # orjson stops at 1024 levels; the standard parser sooner
+            raise _bad(_TOO_DEEP) from None
         # orjson is strict RFC 8259 (and 64-bit integers); TF Serving's parser also
         # takes NaN and Infinity. The standard parser decides, in its own words.
         try:
             parsed = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise _bad(f"JSON Parse error: {e}") from None
+        except RecursionError:
+            raise _bad(_TOO_DEEP) from None
     if not isinstance(parsed, dict):
-        raise _bad(f"JSON Value: {json.dumps(parsed)[:200]} Is not object")
+        raise _bad(f"JSON Value: {_preview(parsed, 200)} Is not object")
     if not isinstance(parsed.get("signature_name", ""), str):
         raise _bad("JSON Value: \"signature_name\" must be a string")
     return parsed

@@ -4,11 +4,22 @@ A `Registry` serves model folders in TF Serving's layout (`BASE/NAME/VERSION/`,
 numeric version folders holding a complete SavedModel, loaded with plain
 `tf.saved_model.load`). Both protocols of `kzoo serve` (REST,
 `kzoo.serving.rest`; gRPC, `kzoo.serving.grpc_api`) answer from one `Registry`.
+
+Only folders named by a number that fits TF Serving's int64 versions are
+versions; hidden folders (`.tmp-export-*` of an export in progress or killed)
+are never models. A version is loaded when it appears, and again when
+anything in it changed (once it stayed unchanged from one scan to the next);
+it is served only if nothing in it changed while it loaded. So a copy in
+progress is never served half-written, and a load that failed on a partial
+copy is retried once the copy is complete (`version_stamp` tells a change).
 """
 
 import os
 import sys
 import threading
+
+#: TF Serving's versions are int64: a folder named by a larger number is no version.
+MAX_VERSION = 2 ** 63 - 1
 
 from kzoo.serving.rest import RequestError, _numeric_input
 
@@ -17,6 +28,63 @@ def is_complete_version(path):
     """Whether `path` holds a complete SavedModel (`saved_model.pb` and `variables/`)."""
     return (os.path.isfile(os.path.join(path, "saved_model.pb"))
             and os.path.isdir(os.path.join(path, "variables")))
+
+
+def version_number(entry):
+    """The version a folder name `entry` names (ASCII digits), else None; a number
+    beyond int64 is None too (TF Serving could not name it)."""
+    if not (entry.isascii() and entry.isdigit()):
+        return None
+    number = int(entry)
+    return number if number <= MAX_VERSION else None
+
+
+def version_stamp(path):
+    """What tells a changed version folder: `(relative path, size, mtime)` of every file
+    under `path`, sorted; None while it cannot be read (e.g. a file vanished)."""
+    stamp = []
+    try:
+        for root, _, files in os.walk(path, onerror=_raise):
+            for name in files:
+                file = os.path.join(root, name)
+                info = os.stat(file)
+                stamp.append((os.path.relpath(file, path), info.st_size, info.st_mtime_ns))
+    except OSError:
+        return None
+    return tuple(sorted(stamp))
+
+
+def _raise(error):
+    raise error
+
+
+def base_layout_hint(base):
+    """Why `kzoo serve BASE` finds no model in `base`, when its layout tells: it is a
+    version folder, a model folder, or holds no folder at all; else None."""
+    base = os.path.abspath(base)
+    layout = "BASE should hold one folder per model, each holding numbered version " \
+             "folders with a SavedModel (BASE/NAME/VERSION/saved_model.pb)"
+    if os.path.isfile(os.path.join(base, "saved_model.pb")):
+        model = os.path.dirname(base)
+        where = (f"serve {os.path.dirname(model)}, where it is version "
+                 f"{os.path.basename(base)} of model {os.path.basename(model)}, or "
+                 if version_number(os.path.basename(base)) is not None else "")
+        return (f"BASE {base} looks like a version folder (it holds saved_model.pb): "
+                f"{where}move it to BASE/NAME/1/. {layout}")
+    try:
+        entries = sorted(os.listdir(base))
+    except OSError:
+        return None
+    versions = [e for e in entries if version_number(e) is not None
+                and os.path.isfile(os.path.join(base, e, "saved_model.pb"))]
+    if versions:
+        return (f"BASE {base} looks like a model folder (it holds version {versions[0]}/ "
+                f"with saved_model.pb): serve its parent {os.path.dirname(base)}, where "
+                f"it is model {os.path.basename(base)}, or move it into BASE/NAME/. {layout}")
+    if not any(not e.startswith(".") and os.path.isdir(os.path.join(base, e))
+               for e in entries):
+        return f"BASE {base} holds no model folder. {layout}"
+    return None
 
 
 def _signature_def_map(path):
@@ -57,6 +125,9 @@ class Signature:
         _, kwargs = function.structured_input_signature
         self.inputs = dict(sorted(kwargs.items()))
         self.outputs = sorted(function.structured_outputs)
+        # The string inputs, whose encoded images `rest.check_images` checks.
+        self.string_inputs = [key for key, spec in self.inputs.items()
+                              if spec.dtype.name == "string"]
         # Whether every input has a fully known shape after the batch axis (what
         # `Batcher` can concatenate), worked out once rather than per request.
         self.batchable = all(
@@ -73,6 +144,7 @@ class Servable:
 
         self.name, self.version, self.path = name, version, path
         self.mtime = os.path.getmtime(os.path.join(path, "saved_model.pb"))
+        self.stamp = None  # `version_stamp` of the files loaded (set by `Registry`)
         self._loaded = tf.saved_model.load(path)
         self.signatures = {key: Signature(key, fn)
                            for key, fn in self._loaded.signatures.items()}
@@ -204,8 +276,10 @@ class Registry:
         self.base = None if base is None else os.fspath(base)
         self._config = None if config is None else dict(config)
         self._models = {}   # name -> {version: Servable}
-        self._failed = {}   # path -> mtime of a version that failed to load
+        self._failed = {}   # path -> version_stamp of a version that failed to load
+        self._seen = {}     # path -> version_stamp of each version at the last scan
         self._empty = {}    # name -> why a model has no version to serve (reported once)
+        self._ignored = set()  # version folders beyond int64, reported once
         self._lock = threading.Lock()
         self._scan_lock = threading.Lock()  # one scan at a time (poller, reloads)
         self._log = log or (lambda message: print(message, file=sys.stderr, flush=True))
@@ -218,6 +292,7 @@ class Registry:
             names = os.listdir(self.base)
         except OSError:
             return {}
+        # Hidden folders (e.g. `.tmp-export-*`) are never models.
         return {name: ModelSource(name, os.path.join(self.base, name), ("all",))
                 for name in names
                 if not name.startswith(".") and os.path.isdir(os.path.join(self.base, name))}
@@ -232,10 +307,18 @@ class Registry:
                 empty[name] = f"cannot read {source.base_path} ({e.strerror or e})"
                 continue
             complete = {}
-            for entry in entries:
+            for entry in entries:  # numbered folders only: never `.tmp-export-*`
                 path = os.path.join(source.base_path, entry)
-                if entry.isdigit() and entry.isascii() and is_complete_version(path):
-                    complete[int(entry)] = path
+                version = version_number(entry)
+                if version is None:
+                    if (entry.isascii() and entry.isdigit() and path not in self._ignored
+                            and os.path.isdir(path)):
+                        self._ignored.add(path)
+                        self._log(f"kzoo serve: ignored {path}: version {entry} does not "
+                                  f"fit TF Serving's int64 versions (at most {MAX_VERSION})")
+                    continue
+                if is_complete_version(path):
+                    complete[version] = path
             chosen = source.choose(complete)
             if chosen:
                 found[name] = {v: complete[v] for v in chosen}
@@ -251,6 +334,16 @@ class Registry:
                 self._log(f"kzoo serve: nothing to serve for model {name}: {reason}")
         self._empty = empty
         return found
+
+    def explain_empty(self):
+        """When nothing is served from `base` and its layout tells why (it is a model or
+        version folder, or empty: `base_layout_hint`), logs it; returns the hint or None."""
+        if self.base is None or self.names():
+            return None
+        hint = base_layout_hint(self.base)
+        if hint:
+            self._log(f"kzoo serve: no model to serve: {hint}")
+        return hint
 
     def set_config(self, config):
         """Serves the models of a new model config (a `ModelServerConfig` proto, its
@@ -275,25 +368,34 @@ class Registry:
         found = self._on_disk()
         with self._lock:
             current = {name: dict(versions) for name, versions in self._models.items()}
+        seen, self._seen = self._seen, {}
         for name, versions in found.items():
             for version, path in sorted(versions.items()):
                 servable = current.get(name, {}).get(version)
-                try:
-                    mtime = os.path.getmtime(os.path.join(path, "saved_model.pb"))
-                except OSError:
+                stamp = self._seen[path] = version_stamp(path)
+                if stamp is None:  # changing under our feet: the next scan sees it
                     continue
-                if (servable is not None and servable.mtime == mtime
+                if (servable is not None and servable.stamp == stamp
                         and servable.path == path):
                     continue
-                if self._failed.get(path) == mtime:
+                if self._failed.get(path) == stamp:  # retried once anything changes
                     continue
+                if path in seen and seen[path] != stamp:
+                    continue  # changed since the last scan (a copy going on): not yet
                 try:
                     servable = Servable(name, version, path)
                 except Exception as e:  # a broken SavedModel must not stop the server
-                    self._failed[path] = mtime
+                    if version_stamp(path) == stamp:
+                        self._failed[path] = stamp
                     self._log(f"kzoo serve: could not load {path}: "
                               f"{' '.join(str(e).split())[:500]}")
                     continue
+                if version_stamp(path) != stamp:  # written while it loaded: a copy in
+                    # progress is never served; loaded again once it stops changing
+                    self._log(f"kzoo serve: {path} changed while it loaded; loading it "
+                              f"again at the next scan")
+                    continue
+                servable.stamp = stamp
                 self._failed.pop(path, None)
                 with self._lock:
                     self._models.setdefault(name, {})[version] = servable
@@ -357,5 +459,6 @@ class Registry:
         raise RequestError(404, f"Servable not found for request: Specific({name}, {version})")
 
 
-__all__ = ["ModelSource", "Registry", "Servable", "Signature", "is_complete_version",
-           "parse_model_config", "read_model_config"]
+__all__ = ["MAX_VERSION", "ModelSource", "Registry", "Servable", "Signature",
+           "base_layout_hint", "is_complete_version", "parse_model_config",
+           "read_model_config", "version_number", "version_stamp"]

@@ -30,9 +30,18 @@ it has them, its messages (`http_server.cc`, `http_rest_api_handler.cc`,
 under /v1/ that matches none of the API's patterns ("Malformed request: GET
 /v1/x") and an unknown version label; 404 for an unknown model or
 version, and for paths outside /v1/; 411 (a body with neither a
-Content-Length nor chunked transfer coding); 413 (body over the limit); 500.
-OPTIONS is TF Serving's CORS preflight. The server keeps serving after any
-of them.
+Content-Length nor chunked transfer coding); 413 (body over the limit); 500
+only for the server's own faults, never for what a client sent (a JSON nested
+too deeply, a broken gzip body, an image over `max_image_pixels` are 400).
+Requests that aiohttp's HTTP parser refuses before any handler runs are JSON
+errors too (`_JsonErrorsHandler`): 400 (a garbage request line, a bad
+Content-Length or chunk size), 414 (a request line over 8190 bytes), 431 (a
+header over 8190 bytes, or too many). OPTIONS is TF Serving's CORS preflight,
+answered with `Access-Control-Allow-Origin: *`, `Access-Control-Allow-Methods:
+POST, GET` and `Access-Control-Allow-Headers: Content-Type`; API answers to a
+request with an Origin header carry `Access-Control-Allow-Origin: *`. A body
+with `Content-Encoding: gzip` (or deflate) is inflated, as TF Serving does.
+The server keeps serving after any of them.
 
 The HTTP layer is aiohttp. Small requests are decoded on the event loop; the
 blocking TensorFlow calls (and the decoding of large requests) run in a thread
@@ -49,13 +58,16 @@ import sys
 import threading
 import time
 import urllib.parse
+import warnings
 
+from kzoo.serving import batching
 from kzoo.serving.batching import Batcher
 from kzoo.serving.metrics import METRICS_PATH, Metrics
 from kzoo.serving.rest import _CODES as _STATUS_CODES
-from kzoo.serving.rest import (RequestError, _answer_bytes, _bad, _error_payload,
-                               _numeric_request, _parse_json, format_answer, metadata,
-                               parse_request, run_signature, status)
+from kzoo.serving.rest import (DEFAULT_MAX_IMAGE_PIXELS, RequestError, _answer_bytes, _bad,
+                               _error_payload, _numeric_request, _parse_json, check_images,
+                               check_number, format_answer, metadata, parse_request,
+                               run_signature, status)
 from kzoo.serving.servables import (Registry, Servable, Signature, is_complete_version,
                                    read_model_config)
 
@@ -63,6 +75,55 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_POLL_SECONDS = 1.0
+DEFAULT_MAX_BATCH_SIZE = 32
+DEFAULT_BATCH_TIMEOUT_MS = 5.0
+
+#: The range of every numeric option of `serve` and `ModelServer` (and of `kzoo serve`):
+#: `(CLI flag, low, high, integer, unit)`, checked before anything starts.
+OPTIONS = {
+    "port": ("--port", 0, 65535, True, "(0: a free port)"),
+    "grpc_port": ("--grpc-port", 0, 65535, True, ""),
+    "max_body": ("--max-body-mb", 1024, 2 ** 32, True, "bytes"),
+    "max_body_mb": ("--max-body-mb", 0.001, 4096, False, "MiB"),
+    "poll": ("--poll-seconds", 0.1, 86400, False, "seconds"),
+    "model_config_file_poll_wait_seconds": ("--model-config-file-poll-wait-seconds", 0,
+                                            86400, False, "seconds (0: never)"),
+    "max_image_pixels": ("--max-image-pixels", 0, 2 ** 32, True, "pixels (0: no limit)"),
+    "workers": (None, 1, 1024, True, "threads"),
+    "max_batch_size": ("--max-batch-size", *batching.LIMITS["max_batch_size"], True,
+                       "rows"),
+    "batch_timeout_ms": ("--batch-timeout-ms", *batching.LIMITS["batch_timeout_ms"],
+                         False, "ms"),
+    "num_batch_threads": ("--num-batch-threads", *batching.LIMITS["num_batch_threads"],
+                          True, "threads"),
+    "intra_op_parallelism": ("--tensorflow-intra-op-parallelism", 0, 4096, True,
+                             "(0: TensorFlow chooses)"),
+    "inter_op_parallelism": ("--tensorflow-inter-op-parallelism", 0, 4096, True,
+                             "(0: TensorFlow chooses)"),
+}
+
+
+def check_option(name, value, *, argument=None):
+    """`value` if it is in the range of option `name` (`OPTIONS`), else a `ValueError`
+    naming `argument` (default `name`) and the option's flag."""
+    flag, low, high, integer, unit = OPTIONS[name]
+    return check_number(argument or name, value, low, high, flag=flag, integer=integer,
+                        unit=unit)
+
+
+#: The batching options, ignored without `batching` (`--batching`).
+BATCH_OPTIONS = ("max_batch_size", "batch_timeout_ms", "num_batch_threads")
+
+
+def unused_batch_options(batching, **options):
+    """The batching options given (not None) without `batching`, as a message naming
+    them and their flags, else None."""
+    given = [name for name in BATCH_OPTIONS if options.get(name) is not None]
+    if batching or not given:
+        return None
+    names = ", ".join(f"`{name}` ({OPTIONS[name][0]})" for name in given)
+    return (f"{names} {'is' if len(given) == 1 else 'are'} ignored without `batching` "
+            f"(--batching)")
 
 # TF Serving's own patterns (http_server.cc, http_rest_api_util.cc), case-insensitive.
 _API = re.compile(r"(?i)^/v1/")
@@ -112,11 +173,91 @@ def _json_errors_middleware(server):
             return _json_response(e.status, {"error": message},
                                   close=e.status in (411, 413))
         except RequestError as e:
-            return _json_response(e.status, {"error": e.message},
-                                  close=e.status in (411, 413))
+            return _json_response(e.status, {"error": e.message}, close=e.close)
         except Exception as e:  # never let one request stop the server
             return _json_response(500, _error_payload(e))
     return json_errors
+
+
+def _parser_error(status, exc, message):
+    """`(status, message)` of a request aiohttp's HTTP parser refused: a line too long is
+    414 (the request line) or 431 (a header), as HTTP names them; the rest 400."""
+    from aiohttp import http_exceptions
+
+    text = " ".join(str(message or getattr(exc, "message", "") or exc or "").split())
+    if isinstance(exc, http_exceptions.LineTooLong):
+        line, limit = exc.args[0], exc.args[1]
+        raw = bytes(line) if isinstance(line, (bytes, bytearray)) else str(line).encode()
+        # aiohttp's C parser passes the request line as a bytearray and header lines as
+        # bytes; its pure Python parser passes the request line with its method first.
+        if isinstance(line, bytearray) or re.match(rb"[A-Z]+ ", raw):
+            return 414, f"The request line is longer than {limit} bytes"
+        return 431, f"A request header is longer than {limit} bytes"
+    if "too many headers" in text.lower():
+        return 431, "The request has too many headers"
+    if status == 500:
+        return 500, "Internal server error"
+    return status, f"Malformed HTTP request: {text}" if text else "Malformed HTTP request"
+
+
+def _json_errors_handler():
+    """aiohttp's `RequestHandler` whose own error answers (the HTTP parser's refusals,
+    before any handler of ours runs) are JSON `{"error": ...}`, as the API's."""
+    from aiohttp import web
+
+    class _JsonErrorsHandler(web.RequestHandler):
+        __slots__ = ()
+
+        def data_received(self, data):
+            messages = getattr(self, "_messages", None)
+            before = len(messages) if messages is not None else 0
+            super().data_received(data)
+            # aiohttp's parser forgets the body of the request in progress when the rest
+            # of it is malformed (e.g. a bad chunk size) and queues the error as a next
+            # request: the handler reading the body would wait for it forever.
+            request = getattr(self, "_current_request", None)
+            if request is None or messages is None or len(messages) <= before:
+                return
+            error = messages[-1][0]
+            if hasattr(error, "exc") and not request.content.is_eof():
+                request.content.set_exception(web.RequestPayloadError(error.message))
+
+        def log_exception(self, *args, **kwargs):
+            # A malformed body met again when aiohttp drains it after our answer.
+            if isinstance(kwargs.get("exc_info"), web.RequestPayloadError):
+                self.logger.debug(*args, **kwargs)
+            else:
+                super().log_exception(*args, **kwargs)
+
+        def handle_error(self, request, status=500, exc=None, message=None):
+            # aiohttp logs these with a traceback; a client's garbage is no server error.
+            self.logger.debug("Refused a request from %s: %r", request.remote, exc)
+            if request.writer.output_size > 0:  # an answer is half sent: nothing to add
+                raise ConnectionError("Response is sent already, cannot send another "
+                                      "response with the error message")
+            code, text = _parser_error(status, exc, message)
+            return _json_response(code, {"error": text}, close=True)
+
+    return _JsonErrorsHandler
+
+
+def _json_errors_runner(app, **kwargs):
+    """A `web.AppRunner` of `app` whose connections are `_json_errors_handler()`s."""
+    from aiohttp import web
+
+    handler_class = _json_errors_handler()
+
+    class _Server(web.Server):
+        def __call__(self):
+            return handler_class(self, loop=self._loop, **self._kwargs)
+
+    class _Runner(web.AppRunner):
+        async def _make_server(self):
+            server = await super()._make_server()
+            server.__class__ = _Server  # aiohttp's Server, with our connection handler
+            return server
+
+    return _Runner(app, **kwargs)
 
 
 # Requests up to this size are decoded on the event loop, answers of up to this many
@@ -211,6 +352,12 @@ def _metrics_response(metrics, method):
     return response
 
 
+# TF Serving's answer to a CORS preflight (OPTIONS with an Origin header).
+_CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),
+                 ("Access-Control-Allow-Methods", "POST, GET"),
+                 ("Access-Control-Allow-Headers", "Content-Type"))
+
+
 class _Handler:
     """Answers TF Serving's REST requests (aiohttp) from `server.registry`; model calls
     run in `server.executor` so that the event loop keeps serving."""
@@ -232,6 +379,8 @@ class _Handler:
         code = "UNKNOWN"
         try:
             response = await self._handle(request)
+            if "Origin" in request.headers:  # a browser's cross-origin request (CORS)
+                response.headers.setdefault("Access-Control-Allow-Origin", "*")
             # The canonical code of a RequestError answered (e.g. FAILED_PRECONDITION).
             code = getattr(response, "kzoo_code", None) or _status_code(response.status)
             return response
@@ -259,7 +408,7 @@ class _Handler:
                                         f"API is under /v1/)")
             if request.method == "OPTIONS":
                 if re.search(r"https?://", request.headers.get("Origin", "")):
-                    return _json_response(200, None)
+                    return _json_response(200, None, headers=_CORS_HEADERS)
                 raise _bad("Origin header is missing in CORS preflight")
             if request.method == "POST" and _PREDICT.match(path):
                 return await self._post(request, path)
@@ -286,8 +435,7 @@ class _Handler:
                 raise RequestError(404, f"Could not find version {version} of model "
                                         f"{name}") from None
         except RequestError as e:
-            response = _json_response(e.status, {"error": e.message},
-                                      close or e.status in (411, 413))
+            response = _json_response(e.status, {"error": e.message}, close or e.close)
             response.kzoo_code = e.code  # for the metrics
             return response
         except Exception as e:  # never let one request stop the server
@@ -327,6 +475,13 @@ class _Handler:
             else:
                 signature, arrays, row_format = await self._call(parse_request, servable,
                                                                  parsed)
+            # Encoded images over the pixel limit are refused before anything decodes them.
+            if signature.string_inputs and self.server.max_image_pixels:
+                if small:
+                    check_images(signature, arrays, self.server.max_image_pixels)
+                else:
+                    await self._call(check_images, signature, arrays,
+                                     self.server.max_image_pixels)
         batcher = self.server.batcher
         metrics = self.server.metrics
         if batcher is None or not batcher.accepts(signature, arrays):
@@ -373,7 +528,13 @@ class _Handler:
         except web.HTTPRequestEntityTooLarge:
             raise RequestError(413, f"Request body exceeds the limit of {max_body} "
                                     f"bytes") from None
-        if length is not None and not chunked and len(body) != length:
+        except web.RequestPayloadError as e:  # e.g. not the gzip it claims, a bad chunk
+            cause = e.__cause__ or e
+            text = " ".join(str(getattr(cause, "message", None) or cause).split())
+            raise RequestError(400, f"Malformed request body: {text}", close=True) from None
+        # Content-Length counts the bytes sent: an encoded (gzip) body inflates to more.
+        encoded = request.headers.get("Content-Encoding", "identity").lower() != "identity"
+        if length is not None and not chunked and not encoded and len(body) != length:
             raise _bad("The request body ended before its Content-Length")
         return body
 
@@ -429,10 +590,16 @@ class ModelServer:
     def __init__(self, base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *,
                  max_body=DEFAULT_MAX_BODY, poll=DEFAULT_POLL_SECONDS, verbose=False,
                  batcher=None, workers=None, model_config_file=None,
-                 config_poll=DEFAULT_POLL_SECONDS, grpc_port=None):
+                 config_poll=DEFAULT_POLL_SECONDS, grpc_port=None,
+                 max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS):
         import concurrent.futures
         import socket
 
+        _check_server_options(port=port, grpc_port=grpc_port, max_body=max_body,
+                              poll=poll, config_poll=config_poll,
+                              max_image_pixels=max_image_pixels, workers=workers)
+        # The most pixels of one encoded image in a request (`rest.check_images`; 0: any).
+        self.max_image_pixels = int(max_image_pixels)
         # Either every model under `base`, or the models of TF Serving's model config
         # file, re-read every `config_poll` s when it changed (0: never).
         self.model_config_file = model_config_file
@@ -489,6 +656,7 @@ class ModelServer:
                 raise
             self.grpc_address = self._grpc_socket.getsockname()[:2]
         self.registry.scan()
+        self.registry.explain_empty()  # e.g. BASE is a model folder: say so
         freeze_heap()
         self._poller = threading.Thread(target=self._poll_loop, name="kzoo-serve-poll",
                                         daemon=True)
@@ -566,10 +734,10 @@ class ModelServer:
         self._stopped = asyncio.Event()
         if self._stop.is_set():
             return
-        runner = web.AppRunner(self.make_app(), handle_signals=False,
-                               access_log=logging.getLogger("aiohttp.access")
-                               if self.verbose else None,
-                               keepalive_timeout=120, shutdown_timeout=1.0)
+        runner = _json_errors_runner(self.make_app(), handle_signals=False,
+                                     access_log=logging.getLogger("aiohttp.access")
+                                     if self.verbose else None,
+                                     keepalive_timeout=120, shutdown_timeout=1.0)
         if self.verbose:
             logging.basicConfig(level=logging.INFO)
         await runner.setup()
@@ -625,18 +793,31 @@ def _file_stamp(path):
     return info.st_mtime_ns, info.st_size, info.st_ino
 
 
+def _check_server_options(*, port, grpc_port, max_body, poll, config_poll,
+                          max_image_pixels, workers, config_poll_argument="config_poll"):
+    """`ModelServer`'s numeric arguments in their ranges (`OPTIONS`), else a ValueError."""
+    check_option("port", port)
+    if grpc_port is not None:
+        check_option("grpc_port", grpc_port)
+    check_option("max_body", max_body)
+    check_option("poll", poll)
+    check_option("model_config_file_poll_wait_seconds", config_poll,
+                 argument=config_poll_argument)
+    check_option("max_image_pixels", max_image_pixels)
+    if workers is not None:
+        check_option("workers", workers)
+
+
 def set_threading(intra_op_parallelism=0, inter_op_parallelism=0):
     """Sets TensorFlow's intra- and inter-op thread pool sizes (0 leaves one as it is).
 
-    Raises a `ValueError` for a negative size, or once TensorFlow has run an op
-    in this process (its pools are then fixed).
+    Raises a `ValueError` for a size out of `OPTIONS`' range, or once TensorFlow has
+    run an op in this process (its pools are then fixed).
     """
     sizes = {"intra_op_parallelism": intra_op_parallelism,
              "inter_op_parallelism": inter_op_parallelism}
     for key, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"Argument `{key}` must be an int >= 0 (0: TensorFlow "
-                             f"chooses). Received: {key}={value!r}")
+        check_option(key, value)
     if not any(sizes.values()):
         return
     import tensorflow as tf
@@ -655,9 +836,10 @@ def set_threading(intra_op_parallelism=0, inter_op_parallelism=0):
 
 def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=None,
           model_config_file_poll_wait_seconds=DEFAULT_POLL_SECONDS, max_body=DEFAULT_MAX_BODY,
-          poll=DEFAULT_POLL_SECONDS, verbose=False, batching=False, max_batch_size=32,
-          batch_timeout_ms=5.0, num_batch_threads=None, intra_op_parallelism=0,
-          inter_op_parallelism=0, grpc_port=None, ready=None):
+          poll=DEFAULT_POLL_SECONDS, verbose=False, batching=False, max_batch_size=None,
+          batch_timeout_ms=None, num_batch_threads=None, intra_op_parallelism=0,
+          inter_op_parallelism=0, grpc_port=None, max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS,
+          ready=None):
     """Serves the models under `base` (or of a model config file) until interrupted
     (Ctrl-C / SIGTERM).
 
@@ -677,8 +859,15 @@ def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=
         poll: seconds between scans of `base` for new or removed versions.
         batching: merge concurrent requests to one signature into one call
             (`Batcher(max_batch_size, batch_timeout_ms, num_batch_threads)`).
+        max_batch_size, batch_timeout_ms: with `batching`, the most rows in one
+            call (default 32) and how long a request waits for others (default
+            5 ms). Given without `batching`, the batch options are ignored with
+            a warning.
         num_batch_threads: with `batching`, how many batches run at once
             (default one per CPU).
+        max_image_pixels: the most pixels (width × height × frames) of an encoded
+            image in a request, read from its header before the signature decodes
+            it (400 above it; 0: no limit).
         intra_op_parallelism, inter_op_parallelism: TensorFlow's thread pool
             sizes, as TF Serving's `--tensorflow_intra_op_parallelism` and
             `--tensorflow_inter_op_parallelism` (0: TensorFlow chooses). They
@@ -687,10 +876,24 @@ def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=
             this port of `host` (0 picks one; None: no gRPC); a port in use is a
             ValueError. The bound address is `server.grpc_address`.
         ready: called with the server once it listens (e.g. to print its address).
+
+    Every numeric argument is checked against its range (`OPTIONS`) before
+    anything starts: a `ValueError` names the argument and its `kzoo serve` flag.
     """
     if (base is None) == (model_config_file is None):
         raise ValueError(f"Pass exactly one of `base` and `model_config_file`. Received: "
                          f"base={base!r}, model_config_file={model_config_file!r}")
+    _check_server_options(port=port, grpc_port=grpc_port, max_body=max_body, poll=poll,
+                          config_poll=model_config_file_poll_wait_seconds,
+                          config_poll_argument="model_config_file_poll_wait_seconds",
+                          max_image_pixels=max_image_pixels, workers=None)
+    batch = {"max_batch_size": max_batch_size, "batch_timeout_ms": batch_timeout_ms,
+             "num_batch_threads": num_batch_threads}
+    for name, value in batch.items():
+        if value is not None:
+            check_option(name, value)
+    check_option("intra_op_parallelism", intra_op_parallelism)
+    check_option("inter_op_parallelism", inter_op_parallelism)
     if base is not None:
         base = os.fspath(base)
         if not os.path.isdir(base):
@@ -699,19 +902,19 @@ def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=
     else:
         model_config_file = os.fspath(model_config_file)
         read_model_config(model_config_file)  # a clear error before anything loads
-    if model_config_file_poll_wait_seconds < 0:
-        raise ValueError(f"Argument `model_config_file_poll_wait_seconds` must be >= 0. "
-                         f"Received: {model_config_file_poll_wait_seconds}")
-    if max_body < 1:
-        raise ValueError(f"Argument `max_body` must be positive. Received: max_body={max_body}")
-    if poll <= 0:
-        raise ValueError(f"Argument `poll` must be positive. Received: poll={poll}")
+    unused = unused_batch_options(batching, **batch)
+    if unused:
+        warnings.warn(unused, stacklevel=2)
     set_threading(intra_op_parallelism, inter_op_parallelism)
-    batcher = Batcher(max_batch_size, batch_timeout_ms, num_batch_threads) if batching else None
+    batcher = None
+    if batching:
+        batcher = Batcher(DEFAULT_MAX_BATCH_SIZE if max_batch_size is None else max_batch_size,
+                          DEFAULT_BATCH_TIMEOUT_MS if batch_timeout_ms is None
+                          else batch_timeout_ms, num_batch_threads)
     server = ModelServer(base, host, port, max_body=max_body, poll=poll, verbose=verbose,
                          batcher=batcher, model_config_file=model_config_file,
                          config_poll=model_config_file_poll_wait_seconds,
-                         grpc_port=grpc_port)
+                         grpc_port=grpc_port, max_image_pixels=max_image_pixels)
     try:
         if ready is not None:
             ready(server)
@@ -722,6 +925,7 @@ def serve(base=None, host=DEFAULT_HOST, port=DEFAULT_PORT, *, model_config_file=
 
 __all__ = ["Batcher", "ModelServer", "Registry", "RequestError", "Servable", "Signature",
            "serve", "set_threading",
-           "freeze_heap",
+           "check_option", "freeze_heap", "unused_batch_options",
            "is_complete_version",
-           "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_MAX_BODY"]
+           "BATCH_OPTIONS", "OPTIONS",
+           "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_MAX_BODY", "DEFAULT_MAX_IMAGE_PIXELS"]
