@@ -27,6 +27,8 @@ from kzoo.cli import main
 from kzoo.data.images import read_image
 from kzoo.models.weights import PretrainedWeights
 from kzoo.optimizers.schedules import make_schedule
+from kzoo.serving.export import load_source as export_source
+from kzoo.serving import server as serving
 from kzoo.training import TrainConfig, train
 
 # --------------------------------------------------------------------------- #
@@ -89,6 +91,105 @@ def _builder_returning(shape, classes):
         x = keras.layers.Flatten()(pixels)
         return keras.Model(pixels, keras.layers.Dense(classes, activation="softmax")(x))
     return build
+
+
+def _keras_file(tmp, name, damage):
+    """A tiny model's .keras file, damaged: `"empty"`, `"truncated"`, `"no_config"`
+    (the zip without config.json) or `"config_not_json"`."""
+    import zipfile
+
+    good = str(tmp / "good.keras")
+    kzoo.create_model("mlp", input_shape=(8, 8, 1), hidden_units=[4]).save(good)
+    path = tmp / name
+    data = open(good, "rb").read()
+    if damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "truncated":
+        path.write_bytes(data[:len(data) // 2])
+    else:
+        with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as out:
+            for member in source.namelist():
+                if member != "config.json":
+                    out.writestr(member, source.read(member))
+                elif damage == "config_not_json":
+                    out.writestr(member, b'{"class_name": "Functio')
+    return str(path)
+
+
+def _tiny_classifier(classes=3):
+    """A `kzoo.transfer.classifier` on a one-convolution base of 8x8 grey images."""
+    pixels = keras.Input((8, 8, 1))
+    base = keras.Model(pixels, keras.layers.Conv2D(4, 3, name="conv")(pixels))
+    return kzoo.transfer.classifier(base, classes)
+
+
+def _fine_tune(images=None, labels=None, classes=3, **kwargs):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (12, 8, 8, 1)).astype("float32") if images is None else images
+    labels = np.arange(12) % 3 if labels is None else labels
+    kwargs.setdefault("epochs", 1)
+    return kzoo.transfer.fine_tune(_tiny_classifier(classes), (images, labels), verbose=0,
+                                   **kwargs)
+
+
+def _nan_images():
+    images = np.full((12, 8, 8, 1), 128.0, "float32")
+    images[3, 2, 2, 0] = np.nan
+    return images
+
+
+def _idx(path, array):
+    """`array` (uint8) as an IDX file at `path`."""
+    header = bytes([0, 0, 8, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    path.write_bytes(header + array.astype("uint8").tobytes())
+
+
+def _mnist_idx(tmp, monkeypatch, *, label=None, gz_not_gzip=False):
+    """A small MNIST in IDX files under $KZOO_DATA_DIR (tensorflow-datasets out of the way):
+    label 5 of the training split set to `label`; or a train-images .gz that is not gzip."""
+    folder = tmp / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for split, n in (("train", 300), ("test", 50)):
+        images, labels = np.zeros((n, 28, 28), "uint8"), np.arange(n) % 10
+        if split == "train" and label is not None:
+            labels[5] = label
+        stem_images, stem_labels = kzoo.data.catalog.IDX_FILES[split]
+        _idx(folder / stem_images, images)
+        _idx(folder / stem_labels, labels)
+    if gz_not_gzip:
+        (folder / "train-images-idx3-ubyte.gz").write_bytes(GARBAGE)
+    monkeypatch.setenv("KZOO_DATA_DIR", str(tmp / "data"))
+    monkeypatch.setattr(kzoo.data.sources, "from_tfds", lambda *args, **kwargs: None)
+
+
+def _run_to_resume(tmp, *, history="epoch,loss\n0,1.5\n1,1.2\n2,1.1\n", metrics=None,
+                   run_json=None):
+    """A run directory of `_config()` as a session killed after 3 epochs leaves it, with its
+    checkpoint lost; `history`, `metrics` (metrics.json) and `run_json` as given."""
+    from kzoo.training import run_dir
+
+    path = tmp / "run"
+    run_dir.start(str(path), {"config": _config().resolved().to_dict(), "kzoo": "test"})
+    if history is not None:
+        (path / "history.csv").write_text(history)
+    if metrics is not None:
+        (path / "metrics.json").write_text(metrics)
+    if run_json is not None:
+        (path / "run.json").write_text(run_json)
+    return str(path)
+
+
+def _run_with_garbage_model(tmp):
+    path = _run_to_resume(tmp)
+    _garbage(tmp / "run", "model.keras")
+    return path
+
+
+def _utf16_space(tmp):
+    path = tmp / "space.toml"
+    path.write_bytes('[learning_rate]\ntype = "log_uniform"\nmin = 1e-4\nmax = 1e-2\n'
+                     .encode("utf-16"))
+    return str(path)
 
 
 # --------------------------------------------------------------------------- #
@@ -288,6 +389,104 @@ API_CASES = [
     ("overfit-check-model-optimizer", lambda t, m: kzoo.training.overfit_check_model(
         "mlp", n=5, epochs=1, optimizer="adamax"),
      V, r"Argument `optimizer`.*Received: optimizer='adamax'"),
+    # One .keras loader for load_base, export, evaluate and predict (issue 30)
+    ("load-base-garbage-keras", lambda t, m: kzoo.transfer.load_base(_garbage(t, "x.keras")),
+     V, r"Argument `source`: .*x\.keras' is not a \.keras file.*corrupt, truncated"),
+    ("load-base-empty-keras", lambda t, m: kzoo.transfer.load_base(
+        _keras_file(t, "x.keras", "empty")), V, r"Argument `source`: .*x\.keras'.*empty"),
+    ("load-base-truncated-keras", lambda t, m: kzoo.transfer.load_base(
+        _keras_file(t, "x.keras", "truncated")),
+     V, r"Argument `source`: .*x\.keras'.*corrupt, truncated"),
+    ("load-base-keras-without-config", lambda t, m: kzoo.transfer.load_base(
+        _keras_file(t, "x.keras", "no_config")),
+     V, r"Argument `source`: .*x\.keras'.*no config\.json.*Received: source="),
+    ("load-base-keras-config-not-json", lambda t, m: kzoo.transfer.load_base(
+        _keras_file(t, "x.keras", "config_not_json")),
+     V, r"Argument `source`: .*x\.keras' is a damaged .keras file: its config\.json is not JSON"),
+    ("load-base-run-with-garbage-model", lambda t, m: kzoo.transfer.load_base(
+        _run_with_garbage_model(t)),
+     V, r"Argument `source`: .*run/model\.keras' is not a \.keras file"),
+    ("export-source-config-not-json", lambda t, m: export_source(
+        _keras_file(t, "x.keras", "config_not_json")),
+     V, r"Argument `source`: .*x\.keras'.*config\.json is not JSON"),
+    ("evaluate-model-file-without-config", lambda t, m: kzoo.training.evaluate_model_file(
+        _keras_file(t, "x.keras", "no_config"), "digits"),
+     V, r"Argument `model_file`: .*x\.keras'.*no config\.json"),
+    # fine_tune: the data, before training
+    ("fine-tune-lengths-differ", lambda t, m: _fine_tune(labels=np.arange(5) % 3),
+     V, r"Argument `train_data`.*as many.*Received: 12 images and 5 labels"),
+    ("fine-tune-label-out-of-range", lambda t, m: _fine_tune(labels=np.r_[np.arange(11) % 3, 3]),
+     V, r"Argument `train_data`.*\[0, 3\).*Received: labels\[11\]=3"),
+    ("fine-tune-label-negative", lambda t, m: _fine_tune(labels=np.r_[-1, np.arange(11) % 3]),
+     V, r"Argument `train_data`.*\[0, 3\).*Received: labels\[0\]=-1"),
+    ("fine-tune-label-fractional", lambda t, m: _fine_tune(labels=np.arange(12) % 3 + 0.5),
+     V, r"Argument `train_data`.*integer class indices.*Received: labels\[0\]=0\.5"),
+    ("fine-tune-images-wrong-shape", lambda t, m: _fine_tune(
+        images=np.zeros((12, 28, 28, 1), "float32")),
+     V, r"Argument `train_data`.*\(N, \*\(8, 8, 1\)\).*Received: images of shape "
+        r"\(12, 28, 28, 1\)"),
+    ("fine-tune-images-nan", lambda t, m: _fine_tune(images=_nan_images()),
+     V, r"Argument `train_data`.*finite.*Received: 1 NaN or infinite values"),
+    ("fine-tune-one-class", lambda t, m: _fine_tune(labels=np.zeros(12, "int64"), classes=1),
+     V, r"Argument `model` must classify into at least 2 classes.*with 1 class"),
+    ("fine-tune-epochs-huge", lambda t, m: _fine_tune(epochs=10**23),
+     V, r"Argument `epochs` must be an int >= 1, at most 10,000. Received: epochs=10{23}"),
+    ("fine-tune-validation-nan", lambda t, m: _fine_tune(
+        validation_data=(_nan_images(), np.arange(12) % 3)),
+     V, r"Argument `validation_data`.*finite"),
+    ("cam-images-nan", lambda t, m: kzoo.transfer.class_activation_map(
+        _tiny_classifier(), _nan_images()), V, r"Argument `images` must be finite.*1 NaN"),
+    ("finetune-config-one-class", lambda t, m: kzoo.transfer.finetune(
+        kzoo.transfer.FinetuneConfig("lenet_fashion_mnist", "digits", classes="4"),
+        str(t / "fresh")), V, r"Argument `classes` must keep at least 2 classes.*classes='4'"),
+    # Counts bounded to what can finish
+    ("config-epochs-huge", lambda t, m: _train(t, epochs=10**23),
+     V, r"Argument `epochs` must be an int >= 1, at most 10,000. Received: epochs=10{23}"),
+    ("config-batch-size-huge", lambda t, m: _train(t, batch_size=10**9),
+     V, r"Argument `batch_size`.*at most 65,536.*Received: batch_size=1000000000"),
+    ("config-seed-huge", lambda t, m: _train(t, seed=2**32),
+     V, r"Argument `seed`.*at most 4,294,967,295.*Received: seed=4294967296"),
+    # Data files
+    ("idx-label-beyond-classes", lambda t, m: (_mnist_idx(t, m, label=12), _train(
+        t, dataset="mnist")),
+     V, r"Dataset 'mnist' has 10 classes.*IDX file .*train-labels-idx1-ubyte' holds label 12"),
+    ("idx-gz-not-gzip", lambda t, m: (_mnist_idx(t, m, gz_not_gzip=True), _train(
+        t, dataset="mnist")),
+     V, r"IDX file .*train-images-idx3-ubyte\.gz' cannot be read.*Received: path="),
+    ("space-utf16-toml", lambda t, m: kzoo.tuning.load_space(_utf16_space(t), "mlp"),
+     V, r"Argument `space`: .*space\.toml is not a TOML text file.*UTF-16"),
+    # Run files: named, said damaged, with the way out
+    ("train-resume-checkpoint-lost", lambda t, m: train(_config(), _run_to_resume(t), verbose=0),
+     V, r"run' cannot resume: its history\.csv records 3 completed epochs, but its checkpoint "
+        r".* is missing.*--overwrite"),
+    ("train-resume-history-damaged", lambda t, m: train(
+        _config(), _run_to_resume(t, history="epoch,loss\n0,1.5\n1,\"unterminated"), verbose=0),
+     V, r"Run file .*history\.csv' is damaged.*--overwrite"),
+    ("train-finished-metrics-damaged", lambda t, m: train(
+        _config(), _run_to_resume(t, metrics='{"test_accuracy": 0.9, "x": "unter'), verbose=0),
+     V, r"Run file .*metrics\.json' is damaged \(not JSON: Unterminated.*--overwrite"),
+    ("train-run-json-damaged", lambda t, m: train(
+        _config(), _run_to_resume(t, run_json='{"config": {"model": "ml'), verbose=0),
+     V, r"Run file .*run\.json' is damaged \(not JSON.*choose another --output"),
+    # kzoo.serving: every numeric option finite and in range, before anything starts
+    ("serve-poll-nan", lambda t, m: serving.serve(str(t), port=0, poll=float("nan")),
+     V, r"Argument `poll` \(--poll-seconds\).*Received: poll=nan"),
+    ("serve-batch-timeout-inf", lambda t, m: serving.serve(
+        str(t), port=0, batching=True, batch_timeout_ms=float("inf")),
+     V, r"Argument `batch_timeout_ms` \(--batch-timeout-ms\).*Received: batch_timeout_ms=inf"),
+    ("serve-max-batch-size-negative-unbatched", lambda t, m: serving.serve(
+        str(t), port=0, max_batch_size=-1),
+     V, r"Argument `max_batch_size` \(--max-batch-size\).*Received: max_batch_size=-1"),
+    ("serve-max-image-pixels-negative", lambda t, m: serving.serve(
+        str(t), port=0, max_image_pixels=-1),
+     V, r"Argument `max_image_pixels` \(--max-image-pixels\).*Received: max_image_pixels=-1"),
+    ("model-server-max-body-inf", lambda t, m: serving.ModelServer(
+        str(t), "127.0.0.1", 0, max_body=float("inf")),
+     V, r"Argument `max_body` \(--max-body-mb\).*Received: max_body=inf"),
+    ("model-server-port-too-big", lambda t, m: serving.ModelServer(str(t), "127.0.0.1", 70000),
+     V, r"Argument `port` \(--port\).*0, 65535.*Received: port=70000"),
+    ("batcher-timeout-nan", lambda t, m: serving.Batcher(timeout_ms=float("nan")),
+     V, r"Argument `timeout_ms` \(--batch-timeout-ms\).*Received: timeout_ms=nan"),
 ]
 
 
@@ -442,6 +641,9 @@ CLI_CASES = [
      r"\(8, 8, 1\).*\(28, 28, 1\).*Received: dataset='fashion_mnist'"),
     ("evaluate-batch-size-0", ["evaluate", "{run}", "--batch-size", "0"], USAGE,
      r"Invalid value for '--batch-size'"),
+    ("evaluate-batch-size-huge", ["evaluate", "{tmp}/garbage.keras", "--batch-size",
+                                  "99999999999999999999999"], USAGE,
+     r"Invalid value for '--batch-size'.*1<=x<=65536"),
     ("evaluate-not-a-run", ["evaluate", "{tmp}/notarun", "--dataset", "digits"], 1,
      r"RUN_OR_MODEL_FILE.*No model file"),
     # kzoo predict
@@ -478,7 +680,69 @@ CLI_CASES = [
     ("activation-stats-layers-0", ["activation-stats", "--layers", "0"], USAGE,
      r"Invalid value for '--layers'"),
     ("demo-epochs-0", ["demo", "--epochs", "0"], USAGE, r"Invalid value for '--epochs'"),
+    # issue 30: .keras files, counts, options that do nothing
+    ("finetune-garbage-keras", ["finetune", "{tmp}/garbage.keras", "--dataset", "digits",
+                                "--output", FRESH], 1,
+     r"Argument `source`: .*garbage\.keras' is not a \.keras file.*corrupt, truncated"),
+    ("export-garbage-keras", ["export", "{tmp}/garbage.keras", "--name", "x",
+                              "--base", "{tmp}/fresh"], 1,
+     r"Argument `source`: .*garbage\.keras' is not a \.keras file"),
+    ("finetune-one-class", ["finetune", "lenet_fashion_mnist", "--dataset", "digits",
+                            "--classes", "4", "--output", FRESH], 1,
+     r"Argument `classes` must keep at least 2 classes.*Received: classes='4'"),
+    ("finetune-epochs-huge", ["finetune", "lenet_fashion_mnist", "--dataset", "digits",
+                              "--epochs", "99999999999999999999999", "--output", FRESH], 1,
+     r"Argument `epochs` must be an int >= 1, at most 10,000"),
+    ("finetune-head-epochs-all", ["finetune", "lenet_fashion_mnist", "--dataset", "digits",
+                                  "--epochs", "4", "--head-epochs", "4", "--output", FRESH], 1,
+     r"Argument `head_epochs` must be below `epochs` \(4\).*Received: head_epochs=4"),
+    ("finetune-learning-rate-inf", ["finetune", "lenet_fashion_mnist", "--dataset", "digits",
+                                    "--learning-rate", "inf", "--output", FRESH], 1,
+     r"Argument `learning_rate` must be a finite number > 0. Received: learning_rate=inf"),
+    ("train-epochs-huge", TRAIN + ["--epochs", "99999999999999999999999", "--output", FRESH], 1,
+     r"Argument `epochs` must be an int >= 1, at most 10,000. Received: epochs=9{23}"),
+    ("train-cpu-replicas-huge", TRAIN + ["--cpu-replicas", "100000", "--output", FRESH], USAGE,
+     r"Invalid value for '--cpu-replicas': 100000 is not in the range x<=64"),
+    ("tune-max-trials-huge", ["tune", "mlp", "--dataset", "digits", "--max-trials",
+                              "99999999999999999999999", "--output", FRESH], 1,
+     r"Argument `max_trials` \(--max-trials\) must be an int >= 1, at most 10,000"),
+    ("tune-epochs-huge", ["tune", "mlp", "--dataset", "digits", "--epochs", "99999999",
+                          "--output", FRESH], 1,
+     r"Argument `epochs` \(--epochs\) must be an int >= 1, at most 10,000"),
+    ("tune-stages-huge", ["tune", "mlp", "--dataset", "digits", "--stages", "4x2,99999999x2",
+                          "--output", FRESH], 1,
+     r"Argument `stages` \(--stages\).*at most 10,000 trials.*stage 2: 99999999x2"),
+    ("tune-workers-huge", ["tune", "mlp", "--dataset", "digits", "--workers", "99999",
+                           "--output", FRESH], 1, r"Argument `workers` \(--workers\).*at most 64"),
+    ("tune-strategy-multi-worker", ["tune", "mlp", "--dataset", "digits", "--strategy",
+                                    "multi_worker", "--output", FRESH], USAGE,
+     r"Invalid value for '--strategy': 'multi_worker': .*--workers N.*KERASTUNER_"),
     ("unknown-command", ["fit", "mlp"], USAGE, r"No such command 'fit'"),
+    # kzoo serve: every numeric option finite and in range, before anything starts
+    ("serve-poll-seconds-inf", ["serve", "{tmp}", "--poll-seconds", "inf"], 1,
+     r"Argument `poll` \(--poll-seconds\) must be a finite number.*Received: poll=inf"),
+    ("serve-poll-seconds-nan", ["serve", "{tmp}", "--poll-seconds", "nan"], 1,
+     r"Argument `poll` \(--poll-seconds\).*Received: poll=nan"),
+    ("serve-max-body-mb-inf", ["serve", "{tmp}", "--max-body-mb", "inf"], 1,
+     r"Argument `max_body_mb` \(--max-body-mb\).*Received: max_body_mb=inf"),
+    ("serve-batch-timeout-ms-nan", ["serve", "{tmp}", "--batching", "--batch-timeout-ms",
+                                    "nan"], 1,
+     r"Argument `batch_timeout_ms` \(--batch-timeout-ms\).*Received: batch_timeout_ms=nan"),
+    ("serve-batch-timeout-ms-inf-unbatched", ["serve", "{tmp}", "--batch-timeout-ms", "inf"],
+     1, r"Argument `batch_timeout_ms` \(--batch-timeout-ms\).*Received: batch_timeout_ms=inf"),
+    ("serve-max-batch-size-negative", ["serve", "{tmp}", "--batching", "--max-batch-size",
+                                       "-4"], 1,
+     r"Argument `max_batch_size` \(--max-batch-size\).*Received: max_batch_size=-4"),
+    ("serve-num-batch-threads-0", ["serve", "{tmp}", "--num-batch-threads", "0"], 1,
+     r"Argument `num_batch_threads` \(--num-batch-threads\).*Received: num_batch_threads=0"),
+    ("serve-port-too-big", ["serve", "{tmp}", "--port", "70000"], 1,
+     r"Argument `port` \(--port\).*Received: port=70000"),
+    ("serve-max-image-pixels-negative", ["serve", "{tmp}", "--max-image-pixels", "-1"], 1,
+     r"Argument `max_image_pixels` \(--max-image-pixels\).*Received: max_image_pixels=-1"),
+    ("serve-config-poll-inf", ["serve", "--model-config-file", "{tmp}/none.config",
+                               "--model-config-file-poll-wait-seconds", "inf"], 1,
+     r"`model_config_file_poll_wait_seconds` \(--model-config-file-poll-wait-seconds\)"
+     r".*Received: model_config_file_poll_wait_seconds=inf"),
 ]
 
 
@@ -512,6 +776,38 @@ def test_cli_bad_input(args, exit_code, pattern, workspace, request):
     assert not (workspace / "fresh").exists(), "a failed start left its --output behind"
     after = {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file()}
     assert after == before  # nothing written, nothing removed
+
+
+def test_options_that_do_nothing_are_named(workspace):
+    # Each warning names the option and the one that makes it do nothing; the search then
+    # fails on its dataset, before anything is written.
+    tune = ["tune", "mlp", "--dataset", "nope", "--output", str(workspace / "fresh")]
+    result = CliRunner().invoke(main, tune + ["--stages", "2x1", "--max-trials", "5",
+                                              "--epochs", "3"])
+    assert result.exit_code == 1, result.output
+    assert "kzoo: warning: --max-trials does nothing with --stages" in result.output
+    assert "kzoo: warning: --epochs does nothing with --stages" in result.output
+    result = CliRunner().invoke(main, tune + ["--top-k", "3"])
+    assert "kzoo: warning: --top-k does nothing without --stages" in result.output
+    result = CliRunner().invoke(main, tune + ["--stages", "2x1"])  # nothing given in vain
+    assert "warning" not in result.output
+    assert not (workspace / "fresh").exists()
+
+
+def test_predict_names_a_damaged_metrics_file(trained_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "metrics.json").write_text('{"class_names": ["0", "1')
+    result = CliRunner().invoke(main, ["predict", str(run), _png(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"kzoo: warning: Run file .*metrics\.json' is damaged \(not JSON",
+                     result.output), result.output
+
+
+def test_tune_does_not_offer_multi_worker():
+    text = " ".join(CliRunner().invoke(main, ["tune", "--help"]).output.split())
+    assert "[auto|default|one_device|mirrored]" in text
+    assert "'multi_worker' is not offered here" in text
 
 
 def test_users_folder_survives_overwrite(workspace):

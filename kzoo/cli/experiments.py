@@ -1,5 +1,6 @@
 """`kzoo demo`, `kzoo activation-stats` and `kzoo overfit-check`: short experiments."""
 
+import os
 import sys
 
 import click
@@ -19,7 +20,7 @@ def demo_cmd(epochs, seed):
 
 @click.command("activation-stats")
 @click.option("--output", "-o", default="activation_stats.png", show_default=True,
-              type=click.Path(dir_okay=False), help="Where to save the plot (PNG, PDF, SVG...).")
+              type=click.Path(dir_okay=False), help="Where to save the plot (PNG, PDF, SVG...); never over an existing file.")
 @click.option("--layers", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--units", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--samples", default=1000, show_default=True, type=click.IntRange(min=1))
@@ -31,6 +32,10 @@ def activation_stats_cmd(output, layers, units, samples, seed):
     for weights 0.01*N(0,1), 1.0*N(0,1), Xavier and He, each with tanh and
     relu. Prints the table and saves the plot.
     """
+    if os.path.lexists(output):
+        raise ValueError(f"Argument `output` (--output): {output!r} exists; kzoo never writes "
+                         f"over a file: choose another --output or remove it. "
+                         f"Received: output={output!r}")
     stats = activation_statistics(
         num_layers=layers, units=units, num_samples=samples, seed=seed
     )

@@ -3,16 +3,19 @@
 import click
 
 from kzoo.serving import DEFAULT_BASE, FORMATS, export_version
+from kzoo.serving.export import MAX_VERSION
 from kzoo.serving.litert import INPUT_TYPES, QUANTIZATIONS
 
 
 def _version(value):
     if value is None:
         return None
-    if not value.strip().isdigit() or int(value) < 1:
-        raise ValueError(f"Argument `version` (--version) must be a positive int. "
-                         f"Received: version={value!r}")
-    return int(value)
+    digits = value.strip()
+    # ASCII digits only ("²".isdigit() is true), within TF Serving's int64 versions.
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= MAX_VERSION:
+        raise ValueError(f"Argument `version` (--version) must be a positive int of at most "
+                         f"{MAX_VERSION}. Received: version={value!r}")
+    return int(digits)
 
 
 @click.command("export")
@@ -69,8 +72,7 @@ def export_cmd(source, name, version, base, format_, quantize, calibration_data,
         if entry.get("test_accuracy") is not None:
             line += (f"; test accuracy {entry['test_accuracy']:.4f} on "
                      f"{entry['test_images']:,} {entry['dataset']} images")
-            if info.get("test_accuracy") is not None:
-                line += f" (float: {info['test_accuracy']:.4f})"
+            line += f" (the Keras model on them: {entry['keras_test_accuracy']:.4f})"
         click.echo(line)
 
 

@@ -4,7 +4,7 @@ import os
 
 import click
 
-from kzoo.cli.train import config_options, run_options, run_or_resume
+from kzoo.cli.train import config_options, run_options, run_or_resume, stopped_note
 from kzoo.transfer import FinetuneConfig, finetune
 
 
@@ -25,7 +25,7 @@ def finetune_cmd(output, overwrite, export, **fields):
     metrics = run_or_resume(lambda: finetune(config, output, overwrite=overwrite,
                                              export=export), output)
     click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}), "
-               f"mode {metrics['mode']}; run directory {output}")
+               f"mode {metrics['mode']}{stopped_note(metrics)}; run directory {output}")
 
 
 COMMANDS = (finetune_cmd,)

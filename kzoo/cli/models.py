@@ -16,7 +16,12 @@ def list_cmd(pattern):
 @click.command("info")
 @click.argument("model")
 def info_cmd(model):
-    """Show a model's family, parameters, FLOPs, input sizes, paper and weights."""
+    """Show a model's family, parameters, FLOPs, input sizes, paper, weights and top-1.
+
+    imagenet_top1 is the published ImageNet top-1 accuracy (percent) of the
+    model's "imagenet" weights, as keras.applications reports it (None for a
+    model without them).
+    """
     from kzoo.models import registry
 
     for key, value in registry.model_info(model).items():

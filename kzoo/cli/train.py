@@ -65,8 +65,9 @@ def run_options(output_help):
         fn = click.option("--export", is_flag=True,
                           help="Also write a SavedModel to RUN/saved_model.")(fn)
         fn = click.option("--overwrite", is_flag=True,
-                          help="Start afresh in an existing kzoo run directory (never a folder "
-                               "kzoo did not make).")(fn)
+                          help="Start afresh in an existing run directory of this command "
+                               "(never another command's folder, never a folder kzoo did not "
+                               "make).")(fn)
         return click.option("--output", default=None, help=output_help)(fn)
     return decorate
 
@@ -81,20 +82,55 @@ def run_or_resume(start, output):
         sys.exit(130)
 
 
-def strategy_options(fn):
+def stopped_note(metrics):
+    """`"; STOPPED EARLY after N of M epochs: why"` for a run that ended early, else `""`."""
+    if not metrics.get("stopped_early"):
+        return ""
+    return (f"; STOPPED EARLY after {metrics.get('epochs_run', '?')} of {metrics['epochs']} "
+            f"epochs: {metrics['stopped_early'].rstrip('.')}")
+
+
+#: At most this many logical CPU devices (`--cpu-replicas`).
+MAX_CPU_REPLICAS = 64
+
+
+class StrategyChoice(click.Choice):
+    """`click.Choice` of strategy names, where a name a command cannot use gets its reason."""
+
+    def __init__(self, choices, refused=None):
+        super().__init__(choices)
+        self.refused = dict(refused or {})
+
+    def convert(self, value, param, ctx):
+        if value in self.refused:
+            self.fail(f"{value!r}: {self.refused[value]}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def strategy_options(fn=None, *, refused=None):
     """`--strategy` and `--cpu-replicas`: how a command distributes, not what it computes.
 
     They are options of the command, not of the run's configuration: the
-    same run may resume under another strategy.
+    same run may resume under another strategy. `refused` maps strategy
+    names the command cannot use to the reason given when one is asked for
+    (they are not offered in its help).
     """
-    fn = click.option("--cpu-replicas", type=int, default=None, metavar="N",
+    if fn is None:
+        return lambda f: strategy_options(f, refused=refused)
+    refused = dict(refused or {})
+    names = [name for name in distribute.STRATEGIES if name not in refused]
+    fn = click.option("--cpu-replicas", type=click.IntRange(max=MAX_CPU_REPLICAS), default=None,
+                      metavar="N",
                       help="Split the CPU into N logical devices, so 'mirrored' (or 'auto') "
-                           "runs N replicas on a CPU-only machine.")(fn)
+                           f"runs N replicas on a CPU-only machine (at most "
+                           f"{MAX_CPU_REPLICAS}).")(fn)
+    help = "tf.distribute strategy. The batch size is the global batch."
+    if "multi_worker" in names:
+        help = ("tf.distribute strategy; 'multi_worker' reads the cluster from TF_CONFIG "
+                "(start the same command on every worker). The batch size is the global batch.")
+    help += "".join(f" '{name}' is not offered here." for name in refused)
     return click.option("--strategy", default="auto", show_default=True,
-                        type=click.Choice(list(distribute.STRATEGIES)),
-                        help="tf.distribute strategy; 'multi_worker' reads the cluster from "
-                             "TF_CONFIG (start the same command on every worker). The batch "
-                             "size is the global batch.")(fn)
+                        type=StrategyChoice(names, refused), help=help)(fn)
 
 
 @click.command("train")
@@ -112,8 +148,8 @@ def train_cmd(output, overwrite, export, strategy, cpu_replicas, download, **fie
     output = output or os.path.join("runs", f"{config.model}-{config.dataset}-seed{config.seed}")
     metrics = run_or_resume(lambda: train(config, output, strategy=strategy, overwrite=overwrite,
                                           export=export, download=download), output)
-    click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}); "
-               f"run directory {output}")
+    click.echo(f"test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f})"
+               f"{stopped_note(metrics)}; run directory {output}")
 
 
 COMMANDS = (train_cmd,)

@@ -6,8 +6,19 @@ import sys
 import click
 
 from kzoo.cli.train import strategy_options
+from kzoo.training.config import MAX_EPOCHS
 from kzoo.tuning import ALGORITHMS, search
+from kzoo.tuning import stages as stages_module
 from kzoo.tuning.search import PRECISIONS
+
+#: Bounds of the count options, so that a typo is refused rather than searched for ever.
+MAX_TRIALS = 10_000
+MAX_WORKERS = 64
+#: Why `--strategy multi_worker` is not offered here, and what to use instead.
+NO_MULTI_WORKER = ("kzoo tune trains each trial in one process (KerasTuner); to search on "
+                   "several machines use --workers N (local worker processes) or KerasTuner's "
+                   "chief/worker protocol (KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and "
+                   "KERASTUNER_TUNER_ID on each machine)")
 
 
 @click.command("tune")
@@ -18,28 +29,32 @@ from kzoo.tuning.search import PRECISIONS
                    "[default: the model's family preset].")
 @click.option("--algorithm", type=click.Choice(ALGORITHMS), default="random", show_default=True)
 @click.option("--max-trials", type=int, default=10, show_default=True,
-              help="Trials (without --stages).")
+              help=f"Trials (without --stages; at most {MAX_TRIALS:,}).")
 @click.option("--epochs", type=int, default=2, show_default=True,
-              help="Epochs per trial (without --stages; hyperband: at most).")
+              help=f"Epochs per trial, at most {MAX_EPOCHS:,} (without --stages; "
+                   f"hyperband: the most a trial gets).")
 @click.option("--stages", default=None,
-              help="Coarse to fine: TRIALSxEPOCHS per stage, e.g. 40x2,10x8.")
+              help="Coarse to fine: TRIALSxEPOCHS per stage, e.g. 40x2,10x8 (replaces "
+                   "--max-trials and --epochs).")
 @click.option("--output", default=None, help="Search directory [default: runs/tune-MODEL-DATASET].")
-@strategy_options
+@strategy_options(refused={"multi_worker": NO_MULTI_WORKER})
 @click.option("--workers", type=int, default=0, show_default=True,
-              help="Start a KerasTuner chief and N local worker processes.")
+              help=f"Start a KerasTuner chief and N local worker processes (at most "
+                   f"{MAX_WORKERS}).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
               help="Keras dtype policy, set in every trial.")
 @click.option("--validation-size", type=int, default=None,
               help="Training images held out to rank the trials [default: kzoo train's].")
 @click.option("--top-k", type=int, default=5, show_default=True,
-              help="Best trials a stage's space is narrowed around.")
+              help="Best trials a stage's space is narrowed around (with --stages).")
 @click.option("--budget-cpu-seconds", type=float, default=None,
               help="Start no trial once the trials have used this much CPU time.")
 @click.option("--retrain/--no-retrain", default=True, show_default=True,
               help="Retrain the best trial's kzoo train command into OUTPUT/best.")
 @click.option("--overwrite", is_flag=True,
-              help="Start afresh in an existing kzoo search (never a folder kzoo did not make).")
+              help="Start afresh in an existing kzoo search (never a training run or "
+                   "another folder).")
 @click.option("--download", is_flag=True,
               help="Let tensorflow-datasets download a dataset found nowhere locally.")
 def tune_cmd(model, dataset, space, algorithm, max_trials, epochs, stages, output, strategy,
@@ -51,6 +66,9 @@ def tune_cmd(model, dataset, space, algorithm, max_trials, epochs, stages, outpu
     command of the best trial), TensorBoard hparams logs, and the best trial
     retrained in OUTPUT/best.
     """
+    _check_counts(max_trials=max_trials, epochs=epochs, stages=stages, workers=workers,
+                  top_k=top_k)
+    _warn_unused(click.get_current_context(), stages)
     output = output or os.path.join("runs", f"tune-{model}-{dataset}")
     try:
         trials = search(
@@ -72,6 +90,44 @@ def tune_cmd(model, dataset, space, algorithm, max_trials, epochs, stages, outpu
                    f"{best['val_accuracy']:.4f}; search directory {output}")
     else:
         click.echo(f"{len(trials)} trials ({summary}); none completed; search directory {output}")
+
+
+def _check_int(value, name, flag, minimum, maximum):
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValueError(f"Argument `{name}` ({flag}) must be an int >= {minimum}, at most "
+                         f"{maximum:,}. Received: {name}={value!r}")
+
+
+def _check_counts(*, max_trials, epochs, stages, workers, top_k):
+    """Every count option within what a search can finish, before anything starts."""
+    _check_int(workers, "workers", "--workers", 0, MAX_WORKERS)
+    _check_int(top_k, "top_k", "--top-k", 1, MAX_TRIALS)
+    if stages:
+        for stage in stages_module.parse_stages(stages):
+            if stage.trials > MAX_TRIALS or stage.epochs > MAX_EPOCHS:
+                raise ValueError(
+                    f"Argument `stages` (--stages) must have at most {MAX_TRIALS:,} trials and "
+                    f"{MAX_EPOCHS:,} epochs per stage. Received: stages={stages!r} (stage "
+                    f"{stage.number}: {stage.trials}x{stage.epochs})")
+    else:
+        _check_int(max_trials, "max_trials", "--max-trials", 1, MAX_TRIALS)
+        _check_int(epochs, "epochs", "--epochs", 1, MAX_EPOCHS)
+
+
+def _warn_unused(ctx, stages):
+    """One warning line per option given where it does nothing."""
+    given = {name for name in ("max_trials", "epochs", "top_k")
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    unused = []
+    if stages:
+        unused += [(f"--{n.replace('_', '-')}", "--stages sets the trials and epochs of each "
+                    "stage") for n in ("max_trials", "epochs") if n in given]
+    elif "top_k" in given:
+        unused.append(("--top-k", "it narrows the space between the stages of --stages; "
+                                  "without --stages there is one stage"))
+    for flag, why in unused:
+        click.echo(f"kzoo: warning: {flag} does nothing {'with' if stages else 'without'} "
+                   f"--stages ({why}); it is ignored.", err=True)
 
 
 COMMANDS = (tune_cmd,)

@@ -16,6 +16,7 @@ Anything else is a `DatasetNotFoundError` that says how to get the data.
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -28,10 +29,20 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def read_idx(path):
-    """Reads an IDX file (optionally gzipped) into a NumPy array."""
+    """Reads an IDX file (optionally gzipped) into a NumPy array.
+
+    A file that is not one (a `.gz` that is not gzip, a cut-off gzip stream,
+    a bad magic number, fewer bytes than its header says) is a `ValueError`
+    naming it.
+    """
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"IDX file {path!r} cannot be read ({e}): a .gz file must be a "
+                         f"complete gzip stream (download it again). Received: "
+                         f"path={path!r}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"Not an IDX file (bad magic number). Received: path={path!r}")
     dtype_code, ndim = data[2], data[3]
@@ -76,8 +87,26 @@ def from_idx(name, split):
                     f"IDX images and labels differ in length in {directory}. "
                     f"Received: {len(images)} images, {len(labels)} labels"
                 )
+            check_labels(name, labels, where=f"IDX file {paths[1]!r}")
             return images[..., None], labels.astype("int64"), f"idx:{directory}"
     return None
+
+
+def check_labels(name, labels, *, where):
+    """A `ValueError` unless every label of dataset `name` is one of its classes.
+
+    `where` names the file (or source) the labels came from.
+    """
+    classes = get_spec(name).num_classes
+    labels = np.asarray(labels)
+    outside = np.flatnonzero((labels < 0) | (labels >= classes))
+    if len(outside):
+        i = int(outside[0])
+        raise ValueError(
+            f"Dataset {name!r} has {classes} classes (labels 0..{classes - 1}), but {where} "
+            f"holds label {int(labels[i])} (at example {i}; {len(outside):,} labels outside "
+            f"that range): the file is damaged or of another dataset. Received: "
+            f"dataset={name!r}")
 
 
 def from_sklearn_digits(split):
@@ -236,6 +265,7 @@ def catalog_arrays(name, split="train", *, data_dir=None, download=False):
             raise DatasetNotFoundError(_how_to_get(name) + f" (download failed: {e})") from None
     if found is None:
         raise DatasetNotFoundError(_how_to_get(name))
+    check_labels(name, found[1], where=found[2])
     return found
 
 

@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 
 import keras
 
@@ -80,6 +81,9 @@ class EpochBackup(keras.callbacks.Callback):
         # The commit: from here on a resume starts after this epoch.
         io.write_json(os.path.join(self.backup_dir, METADATA_FILE),
                       {"epoch": epoch + 1, "batch": 0, "weights": name})
-        for old in glob.glob(os.path.join(glob.escape(self.backup_dir), "*.weights.h5")):
-            if os.path.basename(old) != name:
+        # Only the backup's own earlier epochs: never another file in the folder.
+        for old in glob.glob(os.path.join(glob.escape(self.backup_dir),
+                                          "epoch-*.weights.h5")):
+            if (re.fullmatch(r"epoch-\d+\.weights\.h5", os.path.basename(old))
+                    and os.path.basename(old) != name):
                 os.remove(old)

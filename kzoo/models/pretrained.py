@@ -67,8 +67,16 @@ def manifest_path(root=None):
     return os.path.join(root or shipped_root(), "manifest.json")
 
 
-def download_url(filename):
-    """The release URL a checkpoint file is published at."""
+def download_url(filename, sha256=None):
+    """The release URL a checkpoint file is published at.
+
+    With `sha256`, the asset's name carries the file's first 12 hex digits
+    (`name-0123456789ab.keras`): a checkpoint published again never points at
+    the old file's asset.
+    """
+    if sha256:
+        stem, ext = os.path.splitext(filename)
+        filename = f"{stem}-{sha256[:12]}{ext}"
     return DOWNLOAD_BASE_URL + filename
 
 
@@ -318,28 +326,56 @@ def copy_weights(source_model, model, *, skip=(), exhaustive=True, source=""):
 # --------------------------------------------------------------------------- #
 
 
-def add_checkpoint(model_file, entry, root=None):
+def check_new_checkpoint(name, root=None, *, overwrite=False):
+    """Refuses a checkpoint name `add_checkpoint` may not write; returns the entry it replaces.
+
+    A name of the manifest is replaced only with `overwrite`; a file
+    `NAME.keras` in the shipped folder that the manifest does not list is not
+    kzoo's and never replaced.
+
+    Returns:
+        The manifest entry of `name` (replaced by `overwrite`), or None.
+    """
+    root = root or shipped_root()
+    old = next((e for e in read_manifest(root) if e["name"] == name), None)
+    target = os.path.join(root, f"{name}.keras")
+    if old is None and os.path.lexists(target):
+        raise ValueError(f"Argument `name`: {target!r} exists and the manifest does not list "
+                         f"it: it is not a checkpoint kzoo published, and kzoo never replaces "
+                         f"it, with or without --overwrite. Choose another name. "
+                         f"Received: name={name!r}")
+    if old is not None and not overwrite:
+        raise ValueError(f"Argument `name`: the zoo has a checkpoint {name!r} (test accuracy "
+                         f"{old.get('test_accuracy')}); pass overwrite=True (--overwrite) to "
+                         f"replace it, or choose another name. Received: name={name!r}")
+    return old
+
+
+def add_checkpoint(model_file, entry, root=None, *, overwrite=False):
     """Copies `model_file` into the shipped folder and records `entry` in the manifest.
 
     `entry` carries the checkpoint's description (name, architecture,
     dataset, input_shape, class_names, test_accuracy, params, command,
-    config); `file`, `tag`, `sha256` and `url` are filled in here. The copy is
-    atomic and an entry of the same name is replaced.
+    config, and `tag` unless it is fine-tuned); `file`, `sha256` and `url`
+    are filled in here. The copy is atomic. An entry of the same name is
+    replaced only with `overwrite`, and a file of its name that the manifest
+    does not list never is (`check_new_checkpoint`).
 
     Returns:
         The complete manifest entry.
     """
     root = root or shipped_root()
+    check_new_checkpoint(entry["name"], root, overwrite=overwrite)
     filename = f"{entry['name']}.keras"
     target = os.path.join(root, filename)
     with io.atomic_path(target, suffix=".keras") as tmp:
         shutil.copyfile(model_file, tmp)
+    digest = io.sha256(target)
     entry = {
         **entry,
-        "tag": entry.get("tag", entry["dataset"]),
         "file": filename,
-        "sha256": io.sha256(target),
-        "url": download_url(filename),
+        "sha256": digest,
+        "url": download_url(filename, digest),
     }
     write_manifest([e for e in read_manifest(root) if e["name"] != entry["name"]] + [entry], root)
     return entry

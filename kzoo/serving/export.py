@@ -28,15 +28,20 @@ run, or answers differently, is never written.
 `export_version(source, name)` writes `BASE/NAME/VERSION/`, TF Serving's model
 base path layout. Every export is written into a temporary folder beside its
 destination and moved into place with `os.replace`, so a kill at any moment
-leaves either no version folder or a complete one.
+leaves either no version folder or a complete one; the next export into that
+folder removes the killed one's temporary folder (only kzoo's: named
+`.tmp-export-*` and holding kzoo's marker file). `--overwrite` replaces only
+a folder kzoo's export wrote (`is_export`: its kzoo.json says so).
 """
 
 import json
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -72,6 +77,18 @@ INT8_AGREEMENT = 0.75
 #: Calibration images for int8 quantization (a seeded sample of the training split).
 CALIBRATION_IMAGES = 500
 TMP_PREFIX = ".tmp-export-"
+#: The marker of kzoo's exports: `kzoo.json` holds `"kzoo_export": 1` (`is_export`).
+EXPORT_KEY = "kzoo_export"
+#: What every kzoo.json held before `EXPORT_KEY` (each export since the first wrote these
+#: keys): such a folder is an earlier kzoo export, which `overwrite` may replace too.
+LEGACY_INFO_KEYS = ("source", "kind", "architecture", "sha256", "format")
+#: The marker file kzoo writes into its temporary folder right after creating it: JSON
+#: with the writer's pid, host and start time. Only a `TMP_PREFIX` folder holding it is
+#: ever removed as a leftover, once stale (`STALE_TMP_SECONDS`, or its process is gone).
+TMP_MARKER = ".kzoo-export-tmp"
+STALE_TMP_SECONDS = 24 * 3600
+#: TF Serving's versions are int64.
+MAX_VERSION = 2**63 - 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -159,8 +176,9 @@ def _fill_from_entry(info, entry):
 def _load_file(path, info):
     # Registers kzoo's layers, so that any kzoo .keras file loads.
     from kzoo.models import registry  # noqa: F401
+    from kzoo.utils import keras_files
 
-    model = keras.saving.load_model(path, compile=False)
+    model = keras_files.load_model_file(path, argument="source", compile=False)
     if info["sha256"] is None:
         info["sha256"] = io.sha256(path)
     return model, info
@@ -422,9 +440,11 @@ def _check_saved_model(path, images, expected):
     return entry
 
 
-def _test_accuracy(runner, info, shape, limit=None):
-    """The accuracy of a LiteRT `runner` on the test split of the source's dataset, or
-    None when it is not known or not readable."""
+def _test_accuracy(runner, model, info, shape, limit=None):
+    """The accuracy of a LiteRT `runner` on the test split of the source's dataset, and
+    the Keras `model`'s on the same images (a checkpoint's recorded accuracy may have
+    used test-time augmentation, which no exported file does), or None when the dataset
+    is not known or not readable."""
     dataset = info.get("dataset")
     if not dataset:
         return None
@@ -434,19 +454,23 @@ def _test_accuracy(runner, info, shape, limit=None):
         print(f"kzoo export: the test accuracy of the quantized model was not measured "
               f"({dataset!r}: {e})", file=sys.stderr)
         return None
-    correct = 0
-    for start in range(0, len(images), 256):
-        answer = runner(images[start:start + 256])
-        correct += int(np.sum(answer["classes"] == labels[start:start + 256]))
-    return {"test_accuracy": correct / len(images), "test_images": int(len(images)),
-            "dataset": dataset}
+    correct = keras_correct = 0
+    with float32_compute(model):
+        for start in range(0, len(images), 256):
+            batch, truth = images[start:start + 256], labels[start:start + 256]
+            correct += int(np.sum(runner(batch)["classes"] == truth))
+            probabilities = keras.ops.convert_to_numpy(model(batch, training=False))
+            keras_correct += int(np.sum(probabilities.argmax(-1) == truth))
+    return {"test_accuracy": correct / len(images),
+            "keras_test_accuracy": keras_correct / len(images),
+            "test_images": int(len(images)), "dataset": dataset}
 
 
 def _write_files(directory, labels, info):
     with open(os.path.join(directory, LABELS_FILE), "w") as f:
         f.write("".join(label + "\n" for label in labels))
     with open(os.path.join(directory, INFO_FILE), "w") as f:
-        json.dump(info, f, indent=2)
+        json.dump({EXPORT_KEY: 1, **info}, f, indent=2)  # the marker `is_export` reads
         f.write("\n")
 
 
@@ -455,13 +479,36 @@ def _write_files(directory, labels, info):
 # --------------------------------------------------------------------------- #
 
 
+def _read_info(path):
+    """The parsed JSON object at `path`, or None (missing, unreadable, not an object)."""
+    try:
+        with open(path, "rb") as f:
+            info = json.loads(f.read(1 << 20))  # kzoo's is a few kB
+    except (OSError, ValueError, RecursionError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
 def is_export(path):
-    """Whether `path` is a folder kzoo's export wrote (a SavedModel, LiteRT or ONNX export)."""
-    return os.path.isdir(path) and (
-        os.path.isfile(os.path.join(path, "saved_model.pb"))
-        or (os.path.isfile(os.path.join(path, INFO_FILE))
-            and (os.path.isfile(os.path.join(path, TFLITE_FILE))
-                 or os.path.isfile(os.path.join(path, ONNX_FILE)))))
+    """Whether `path` is a folder kzoo's export wrote (a SavedModel, LiteRT or ONNX export).
+
+    A `saved_model.pb` or a `model.tflite` proves nothing (a user's own
+    SavedModel looks the same): the folder's `kzoo.json` (`assets/kzoo.json`
+    beside a SavedModel) must be kzoo's, marked `"kzoo_export": 1`. Exports
+    made before that marker are known by the keys every kzoo.json held
+    (`LEGACY_INFO_KEYS`).
+    """
+    if not os.path.isdir(path) or os.path.islink(path):
+        return False
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        info = _read_info(os.path.join(path, "assets", INFO_FILE))
+    elif (os.path.isfile(os.path.join(path, TFLITE_FILE))
+          or os.path.isfile(os.path.join(path, ONNX_FILE))):
+        info = _read_info(os.path.join(path, INFO_FILE))
+    else:
+        return False
+    return info is not None and (info.get(EXPORT_KEY) == 1
+                                 or all(key in info for key in LEGACY_INFO_KEYS))
 
 
 def _check_format(format, quantize="none", input_type="uint8"):
@@ -490,9 +537,9 @@ def _check_destination(path, overwrite):
                              f"(--overwrite) to replace it. Received: path={path!r}")
         if not is_export(path):
             raise ValueError(
-                f"Argument `path`: {path!r} exists and is not a kzoo export (no "
-                f"saved_model.pb); kzoo never replaces such a folder, with or without "
-                f"--overwrite. Received: path={path!r}")
+                f"Argument `path`: {path!r} exists and is not a kzoo export (no kzoo.json "
+                f"of kzoo's export in it); kzoo never replaces such a folder, with or "
+                f"without --overwrite. Received: path={path!r}")
     parent = io.nearest_existing_parent(path)
     if not os.path.isdir(parent):
         raise ValueError(f"Argument `path` lies under {parent!r}, which is a file. "
@@ -575,8 +622,10 @@ def export(model, path, *, class_names=None, format="saved_model", quantize="non
 
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
+    _remove_stale_tmp(parent)
     tmp = tempfile.mkdtemp(dir=parent, prefix=TMP_PREFIX)
     try:
+        _mark_tmp(tmp, path)
         target = os.path.join(tmp, "version")
         formats = {}
         with native_implementation(model) as lowered, float32_compute(model) as mixed:
@@ -601,7 +650,7 @@ def export(model, path, *, class_names=None, format="saved_model", quantize="non
                     model, saved_model, target, quantize, calibration, input_type, images,
                     expected)
                 if quantize != "none":
-                    accuracy = _test_accuracy(runner, info, shape)
+                    accuracy = _test_accuracy(runner, model, info, shape)
                     if accuracy is not None:
                         formats["tflite"].update(accuracy)
             if format in ("onnx", "all"):
@@ -622,6 +671,50 @@ def export(model, path, *, class_names=None, format="saved_model", quantize="non
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _mark_tmp(tmp, path):
+    """Marks `tmp` as kzoo's temporary folder (`TMP_MARKER`) for `path`."""
+    with open(os.path.join(tmp, TMP_MARKER), "w") as f:
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
+                   "path": os.path.basename(path)}, f)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process, or not a pid we can judge: keep its folder
+    return True
+
+
+def _remove_stale_tmp(parent):
+    """Removes leftovers of killed exports from `parent`: folders named `TMP_PREFIX*`
+    holding kzoo's `TMP_MARKER` whose process is gone (same host) or that are older than
+    `STALE_TMP_SECONDS`. A version moved aside by an overwrite killed before the new one
+    took its place is moved back first. A folder without the marker is never touched."""
+    for name in os.listdir(parent):
+        tmp = os.path.join(parent, name)
+        if not name.startswith(TMP_PREFIX) or os.path.islink(tmp) or not os.path.isdir(tmp):
+            continue
+        marker = _read_info(os.path.join(tmp, TMP_MARKER))
+        if marker is None or not isinstance(marker.get("pid"), int) or marker["pid"] < 1:
+            continue
+        started = marker.get("started")
+        age = time.time() - (started if isinstance(started, (int, float)) else 0)
+        here = marker.get("host") == socket.gethostname()
+        if age < STALE_TMP_SECONDS and not (here and not _process_alive(marker["pid"])):
+            continue  # an export still running
+        old, target = os.path.join(tmp, "old"), marker.get("path")
+        if (isinstance(target, str) and _NAME.match(target) and os.path.isdir(old)
+                and not os.path.lexists(os.path.join(parent, target))):
+            try:
+                os.replace(old, os.path.join(parent, target))
+            except OSError:
+                continue  # keep the leftover, and the version in it, rather than lose it
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _make_readable(directory):
@@ -688,8 +781,9 @@ def export_version(source, name, *, version=None, base=DEFAULT_BASE, format="sav
                          f"'-' (no '/' or '..'), starting with a letter or digit. "
                          f"Received: name={name!r}")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)
-                                or version < 1):
-        raise ValueError(f"Argument `version` (--version) must be a positive int. "
+                                or not 1 <= version <= MAX_VERSION):
+        raise ValueError(f"Argument `version` (--version) must be a positive int of at most "
+                         f"{MAX_VERSION} (TF Serving's versions are int64). "
                          f"Received: version={version!r}")
     if not isinstance(base, (str, os.PathLike)) or not os.fspath(base):
         raise ValueError(f"Argument `base` (--base) must be a folder path. Received: "
@@ -702,6 +796,10 @@ def export_version(source, name, *, version=None, base=DEFAULT_BASE, format="sav
                              f"Received: {argument}={value!r}")
     if version is None:
         version = (versions(model_dir) or [0])[-1] + 1
+        if version > MAX_VERSION:
+            raise ValueError(f"Argument `version` (--version): the highest version of "
+                             f"{name!r} is {version - 1}, TF Serving's last (int64); pass a "
+                             f"free version. Received: version=None")
     path = os.path.join(model_dir, str(version))
     if os.path.lexists(path) and not overwrite:
         raise ValueError(f"Argument `version` (--version): version {version} of {name!r} "

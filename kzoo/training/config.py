@@ -23,6 +23,12 @@ NORMALIZATIONS = ("scale", "standardize")
 CONV_IMPLEMENTATIONS = ("native", "im2col")
 #: Default validation size: at most this many, and at most a tenth of the training split.
 MAX_DEFAULT_VALIDATION = 5000
+#: Bounds of the count options, so that a typo (`--epochs 99999999999`) is refused rather
+#: than trained for ever: epochs of a run (and of a fine-tuning, a trial), examples per
+#: batch, and the seed (NumPy's and Keras's `set_random_seed` take at most 2**32 - 1).
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_SEED = 2**32 - 1
 
 
 def option(help, *, choices=None, flag=None, positional=False, multiple=False):
@@ -100,8 +106,9 @@ class TrainConfig(RunOptions):
     Attributes:
         model: a registered model name (`kzoo.list_models()`).
         dataset: a dataset name (`kzoo.data.list_datasets()`).
-        epochs: number of epochs.
-        batch_size: examples per batch (the global batch under a strategy).
+        epochs: number of epochs, at most `MAX_EPOCHS` (10,000).
+        batch_size: examples per batch (the global batch under a strategy),
+            at most `MAX_BATCH_SIZE` (65,536).
         optimizer: a `kzoo.optimizers.get` name.
         learning_rate: the initial learning rate.
         schedule: a `kzoo.optimizers.schedules.make_schedule` name:
@@ -135,7 +142,8 @@ class TrainConfig(RunOptions):
         validation_size: training examples held out for validation (0 = no
             validation set; `None` = a tenth of the training split, at most
             5,000).
-        seed: seed of the weights, the split, the shuffle and the augmentation.
+        seed: seed of the weights, the split, the shuffle and the augmentation,
+            in [0, 2**32 - 1].
         conv_impl: `"native"` or `"im2col"`.
         tta: test-time augmentation: the test metrics are those of the mean
             of the probabilities of each image and of its horizontal flip.
@@ -151,8 +159,10 @@ class TrainConfig(RunOptions):
         "A registered model name (kzoo list).", positional=True))
     dataset: str = dataclasses.field(default="fashion_mnist", metadata=option(
         "A kzoo.data dataset: fashion_mnist, mnist, cifar10, digits (offline)."))
-    epochs: int = dataclasses.field(default=10, metadata=option("Number of epochs."))
-    batch_size: int = dataclasses.field(default=128, metadata=option("Examples per batch."))
+    epochs: int = dataclasses.field(default=10, metadata=option(
+        f"Number of epochs (at most {MAX_EPOCHS:,})."))
+    batch_size: int = dataclasses.field(default=128, metadata=option(
+        f"Examples per batch (at most {MAX_BATCH_SIZE:,})."))
     optimizer: str = dataclasses.field(default="adam", metadata=option(
         "A kzoo.optimizers.get name.", choices=tuple(optimizer_registry.OPTIMIZERS)))
     learning_rate: float = dataclasses.field(default=1e-3, metadata=option(
@@ -206,9 +216,9 @@ class TrainConfig(RunOptions):
                              f"model={self.model!r}")
         entry = registry.get_entry(self.model, argument="model")
         spec = catalog.get_spec(self.dataset)
-        for name in ("epochs", "batch_size"):
-            _check_int(getattr(self, name), name, minimum=1)
-        _check_int(self.seed, "seed", minimum=0)
+        _check_int(self.epochs, "epochs", minimum=1, maximum=MAX_EPOCHS)
+        _check_int(self.batch_size, "batch_size", minimum=1, maximum=MAX_BATCH_SIZE)
+        _check_int(self.seed, "seed", minimum=0, maximum=MAX_SEED)
         for name in ("learning_rate", "weight_decay", "warmup_epochs"):
             value = getattr(self, name)
             if not _is_number(value) or not (value >= 0 and value < float("inf")):
@@ -347,7 +357,9 @@ def _takes_momentum(optimizer):
     return "momentum" in inspect.signature(cls.__init__).parameters
 
 
-def _check_int(value, name, *, minimum):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"Argument `{name}` must be an int >= {minimum}. "
+def _check_int(value, name, *, minimum, maximum=None):
+    if (not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum
+            or (maximum is not None and value > maximum)):
+        bounds = f">= {minimum}" + ("" if maximum is None else f", at most {maximum:,}")
+        raise ValueError(f"Argument `{name}` must be an int {bounds}. "
                          f"Received: {name}={value!r}")

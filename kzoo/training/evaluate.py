@@ -1,7 +1,6 @@
 """Evaluation on a test split: accuracy, loss, per-class accuracy, confusion counts."""
 
 import os
-import zipfile
 
 import keras
 import numpy as np
@@ -11,6 +10,7 @@ from kzoo import distribute
 from kzoo.data import catalog, pipeline, sources
 from kzoo.models import pretrained
 from kzoo.training import reports
+from kzoo.utils import keras_files
 
 
 def test_metrics(labels, probabilities, class_names):
@@ -78,22 +78,11 @@ def evaluate_model(model, images, labels, class_names, batch_size=512, *, tta=Fa
 
 
 def load_model_file(path):
-    """A `.keras` model file; one Keras cannot load is a `ValueError` naming it."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise ValueError(f"Argument `model_file` must be the path of a .keras file. "
-                         f"Received: model_file={path!r}")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No model file at {path!r}. Received: model_file={path!r}")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"Argument `model_file`: {path!r} is not a .keras file (a .keras model "
-                         f"is a zip archive; this file is corrupt, truncated or of another "
-                         f"format). Received: model_file={path!r}")
-    try:
-        return keras.saving.load_model(path)
-    except Exception as e:  # not a zip, or not a Keras model
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"Cannot load {path!r} as a .keras model: {first}. "
-                         f"Received: model_file={path!r}") from None
+    """A `.keras` model file; one Keras cannot load is a `ValueError` naming it.
+
+    `kzoo.utils.keras_files.load_model_file`, with the file called `model_file`.
+    """
+    return keras_files.load_model_file(path, argument="model_file")
 
 
 def evaluate_model_file(model_file, dataset, batch_size=512, *, tta=False):

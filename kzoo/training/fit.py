@@ -6,6 +6,7 @@ loop with `fit`'s callback contract, trains instead; there only the chief
 writes (history, TensorBoard logs, the checkpoint).
 """
 
+import glob
 import os
 import sys
 import time
@@ -15,7 +16,8 @@ import tensorflow as tf
 
 from kzoo import distribute
 from kzoo.callbacks import ExplosionGuard
-from kzoo.training import run_dir
+from kzoo.distribute.backup import KERAS_WEIGHTS_FILE, METADATA_FILE
+from kzoo.training import reports, run_dir
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -113,13 +115,82 @@ def run_callbacks(output_dir, extra=(), *, phase=None, chief=True):
     ]
 
 
+def completed_epochs(output_dir):
+    """Epochs the run's `history.csv` records as completed (0 without one)."""
+    path = os.path.join(output_dir, run_dir.HISTORY_FILE)
+    if not os.path.isfile(path):
+        return 0
+    epochs = reports.read_history(path).get("epoch", [])
+    return int(max(epochs)) + 1 if epochs else 0
+
+
+def checkpointed_epochs(output_dir):
+    """Epochs the run's checkpoint holds (the most of its phases' backups; 0 without one).
+
+    A backup whose metadata cannot be read, or that names a weights file that
+    is not there, is a `ValueError` saying so.
+    """
+    checkpoint = os.path.join(output_dir, run_dir.CHECKPOINT_DIR)
+    epochs = 0
+    pattern = os.path.join(glob.escape(checkpoint), "**", METADATA_FILE)
+    for path in sorted(glob.glob(pattern, recursive=True)):
+        metadata = run_dir.read_json(path)
+        epoch = metadata.get("epoch") if isinstance(metadata, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise run_dir.damaged(path, f"no epoch count in it: {metadata!r}",
+                                  run_dir.RESTART_ADVICE)
+        weights = os.path.join(os.path.dirname(path), metadata.get("weights", KERAS_WEIGHTS_FILE))
+        if not os.path.isfile(weights):
+            raise ValueError(
+                f"Run directory {output_dir!r} cannot resume: its checkpoint "
+                f"{path!r} names the weights of epoch {epoch}, {weights!r}, which are missing. "
+                f"Restore that file, or rerun with --overwrite to start the run afresh (this "
+                f"deletes it); nothing was changed.")
+        epochs = max(epochs, epoch)
+    return epochs
+
+
+def check_resume(output_dir):
+    """A `ValueError` unless the run in `output_dir` can resume where its history says.
+
+    `history.csv` lists the completed epochs; the checkpoint must hold the
+    last one, or the one before (a run killed between an epoch's history row
+    and its checkpoint repeats that epoch). A run whose checkpoint is lost
+    would otherwise restart from scratch and cut its history: it is refused
+    before anything is touched, saying what is missing and what to do.
+    """
+    recorded = completed_epochs(output_dir)
+    saved = checkpointed_epochs(output_dir)
+    if recorded > saved + 1:
+        checkpoint = os.path.join(output_dir, run_dir.CHECKPOINT_DIR)
+        held = f"holds epoch {saved} only" if saved else "is missing"
+        raise ValueError(
+            f"Run directory {output_dir!r} cannot resume: its {run_dir.HISTORY_FILE} records "
+            f"{recorded} completed epochs, but its checkpoint ({checkpoint!r}) {held}, so the "
+            f"weights to resume from are gone. Restore the checkpoint folder, or rerun with "
+            f"--overwrite to start the run afresh (this deletes it); nothing was changed.")
+
+
+def stop_reason(callbacks):
+    """Why a fit that ran `callbacks` ended early: an `ExplosionGuard`'s reason, else None."""
+    for callback in callbacks:
+        if isinstance(callback, ExplosionGuard) and callback.stopped:
+            return callback.reason
+    return None
+
+
 def is_multi_worker(strategy):
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), verbose="auto",
         epoch_data=None):
-    """`model.fit` with the run directory's callbacks; returns the seconds it took.
+    """`model.fit` with the run directory's callbacks.
+
+    Returns `(seconds, stopped_early)`: the seconds it took, and why it ended
+    before `epochs` (the `ExplosionGuard`'s reason, e.g. `"Training stopped
+    at epoch 16, batch 3: loss=... exceeds 3 x its first value ..."`), or
+    None when it ran every epoch.
 
     A run interrupted (crash, kill, Ctrl-C) resumes from its last completed
     epoch the next time the same run directory is fitted. Under
@@ -140,15 +211,16 @@ def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), ver
     strategy = model.distribute_strategy
     if is_multi_worker(strategy):
         chief = distribute.is_chief(strategy)
+        used = run_callbacks(output_dir, callbacks, chief=chief)
         distribute.fit_distributed(
             model, epoch_data or train_ds, epochs=epochs, validation_data=validation_ds,
-            callbacks=run_callbacks(output_dir, callbacks, chief=chief), verbose=verbose)
+            callbacks=used, verbose=verbose)
         if uses_ema(model):
             # What Keras's fit does at its end (the loop's validation was of the raw weights).
             model.optimizer.finalize_variable_values(model.trainable_weights)
-        return time.time() - start
+        return time.time() - start, stop_reason(used)
     # The dataset shuffles itself (seeded), so fit must not.
-    model.fit(train_ds, validation_data=validation_ds, epochs=epochs,
-              callbacks=[*ema_callbacks(model), *run_callbacks(output_dir, callbacks)],
+    used = [*ema_callbacks(model), *run_callbacks(output_dir, callbacks)]
+    model.fit(train_ds, validation_data=validation_ds, epochs=epochs, callbacks=used,
               verbose=verbose, shuffle=False)
-    return time.time() - start
+    return time.time() - start, stop_reason(used)

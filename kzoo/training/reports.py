@@ -18,16 +18,36 @@ def pyplot():
 
 
 def read_history(path):
-    """history.csv → {column: [values]} ordered by epoch, one row per epoch (last wins)."""
+    """history.csv → {column: [values]} ordered by epoch, one row per epoch (last wins).
+
+    A file that is not such a table (bytes that are not text, no `epoch`
+    column, a row that is not numbers) is a `ValueError` naming it.
+    """
+    from kzoo.training.run_dir import RESTART_ADVICE, damaged
+
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header, table = reader.fieldnames, list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise damaged(path, f"not a text table: {e}", RESTART_ADVICE) from None
+    if header is not None and "epoch" not in header:
+        raise damaged(path, f"its header {header} has no `epoch` column", RESTART_ADVICE)
     rows = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            rows[int(row["epoch"])] = row
+    for line, row in enumerate(table, 2):
+        try:
+            if None in row:
+                raise ValueError(f"more cells than the {len(header)} of the header")
+            # NA: no validation; a missing cell (a row cut short) counts as NaN.
+            rows[int(row["epoch"])] = {k: float(v) if v not in ("", None, "NA") else np.nan
+                                       for k, v in row.items()}
+        except ValueError as e:
+            raise damaged(path, f"line {line} is not a row of numbers: {e}",
+                          RESTART_ADVICE) from None
     history = {}
     for epoch in sorted(rows):
         for key, value in rows[epoch].items():
-            history.setdefault(key, []).append(
-                float(value) if value not in ("", None, "NA") else np.nan)  # NA: no validation
+            history.setdefault(key, []).append(value)
     return history
 
 

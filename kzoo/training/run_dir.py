@@ -1,10 +1,13 @@
-"""Run directories: what `kzoo train` (and later finetune and tune) write into.
+"""Run directories: what `kzoo train`, `kzoo finetune` and `kzoo tune` write into.
 
-A run directory is a folder whose `run.json` kzoo wrote. kzoo only ever
-writes into a new or empty folder or into one of its own runs, and
-`overwrite=True` removes only a run directory (one holding kzoo's
-`run.json`): a user's folder is never deleted or written into. Checks happen
-before anything is written, so a start that fails leaves nothing behind.
+A run directory is a folder whose `run.json` kzoo wrote; its `kind` says
+which command made it (`"train"`, `"finetune"`, `"tune"`). kzoo only ever
+writes into a new or empty folder or into one of its own runs of the same
+kind, and `overwrite=True` removes only such a run directory: a user's folder
+is never deleted or written into, and no command replaces another command's
+folder (`kzoo tune --overwrite` never deletes a training run, nor `kzoo train
+--overwrite` a search). Checks happen before anything is written, so a start
+that fails leaves nothing behind.
 """
 
 import json
@@ -20,6 +23,8 @@ HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 
 NEW, RESUME, FINISHED = "new", "resume", "finished"
+TRAIN, FINETUNE, TUNE = "train", "finetune", "tune"
+KINDS = (TRAIN, FINETUNE, TUNE)
 
 
 def read_run(path):
@@ -33,6 +38,26 @@ def read_run(path):
     except (OSError, ValueError):
         return None
     return run if isinstance(run, dict) and "config" in run and "kzoo" in run else None
+
+
+def run_kind(run):
+    """The command that made a run, from its parsed `run.json`: `"train"`, `"finetune"`, `"tune"`.
+
+    `run.json` records `kind` (a search always did); one written before that
+    is a fine-tuning run when it records its `base`, else a training run.
+    """
+    kind = run.get("kind")
+    if kind in KINDS:
+        return kind
+    return FINETUNE if "base" in run else TRAIN
+
+
+def config_kind(config_dict):
+    """The kind of run a configuration describes: a `FinetuneConfig` names its `base`, a
+    search's record its `space`; anything else is a `TrainConfig`."""
+    if "base" in config_dict:
+        return FINETUNE
+    return TUNE if "space" in config_dict else TRAIN
 
 
 def is_run(path):
@@ -64,27 +89,33 @@ def started(path):
                for name in (CHECKPOINT_DIR, HISTORY_FILE, METRICS_FILE))
 
 
-def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False, defaults=None):
+def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False, defaults=None,
+            kind=None):
     """Decides what to do with `output_dir`, writing nothing (but `overwrite`'s removal).
 
     Args:
         output_dir: the run directory.
         config_dict: the run's resolved configuration (`TrainConfig.to_dict()`).
-        overwrite: start afresh in an existing *run* directory (removed here).
+        overwrite: start afresh in an existing run directory of the same `kind`
+            (removed here).
         dry_run: only check; with `overwrite`, say `"new"` without removing.
         defaults: `{key: default}` (`TrainConfig.defaults()`): a key missing
             from the saved configuration (a `run.json` written before that
             option existed) counts as its default, so such a run still
             resumes, or reports itself finished.
+        kind: `"train"`, `"finetune"` or `"tune"`: the command starting the
+            run (default: `config_kind(config_dict)`).
 
     Returns:
         `"new"`, `"resume"` (same configuration, not finished) or `"finished"`.
 
     Raises:
         ValueError: `output_dir` is a file, lies under a file, is a non-empty
-            folder that is not a kzoo run (with or without `overwrite`), or
-            is a run made with other settings (without `overwrite`).
+            folder that is not a kzoo run or is a run of another kind (with
+            or without `overwrite`), or is a run made with other settings
+            (without `overwrite`).
     """
+    kind = kind or config_kind(config_dict)
     output_dir = _check_path(output_dir)
     if not os.path.isdir(output_dir) or not os.listdir(output_dir):
         return NEW
@@ -95,6 +126,14 @@ def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False, defaults
             f"(it has no kzoo run.json); kzoo never writes into or deletes such a folder, "
             f"with or without --overwrite. Choose a new folder. Received: "
             f"output_dir={output_dir!r}"
+        )
+    found = run_kind(run)
+    if found != kind:
+        # Each command's --overwrite replaces only its own kind of folder.
+        raise ValueError(
+            f"Argument `output_dir` (--output) is a `kzoo {found}` folder, not a `kzoo {kind}` "
+            f"run; kzoo {kind} never writes into or deletes it, with or without --overwrite. "
+            f"Choose a new folder. Received: output_dir={output_dir!r}"
         )
     if overwrite:
         if not dry_run:
@@ -116,14 +155,60 @@ def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False, defaults
 
 
 def start(output_dir, record):
-    """Creates `output_dir` and writes its `run.json` (`record` holds `config` and `kzoo`)."""
+    """Creates `output_dir` and writes its `run.json` (`record` holds `config` and `kzoo`).
+
+    The record gets its `kind` (`config_kind` of its configuration) when it names none.
+    """
     os.makedirs(output_dir, exist_ok=True)
+    record = {"kind": record.get("kind") or config_kind(record["config"]), **record}
     io.write_json(os.path.join(output_dir, RUN_FILE), record)
 
 
+def damaged(path, problem, advice):
+    """The `ValueError` of a damaged run file: which file, what is wrong, how to recover."""
+    return ValueError(f"Run file {path!r} is damaged ({problem}); {advice}.")
+
+
+#: How to recover from a damaged run file, by what the run still has.
+RESTART_ADVICE = ("rerun with --overwrite to start the run afresh (this deletes it), or "
+                  "restore the file from a backup")
+
+
+def read_json(path, *, advice=RESTART_ADVICE):
+    """A JSON run file; one that cannot be read as JSON is a `ValueError` naming it."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise damaged(path, f"not JSON: {first}", advice) from None
+
+
+def check_run_file(output_dir):
+    """A `ValueError` naming `output_dir`'s `run.json` when it is there but is not JSON.
+
+    Such a folder is neither resumed nor deleted (`--overwrite` included):
+    kzoo cannot tell it from a user's folder. The message says so, rather
+    than calling the run a folder "without a kzoo run.json".
+    """
+    if not isinstance(output_dir, (str, os.PathLike)) or not os.path.isdir(output_dir):
+        return
+    path = os.path.join(output_dir, RUN_FILE)
+    if os.path.isfile(path):
+        read_json(path, advice="restore it from a backup, or choose another --output: kzoo "
+                               "cannot tell a folder whose run.json is unreadable from a "
+                               "folder of yours, so it neither resumes it nor deletes it "
+                               "(with or without --overwrite)")
+
+
 def read_metrics(output_dir):
-    with open(os.path.join(output_dir, METRICS_FILE)) as f:
-        return json.load(f)
+    """The parsed `metrics.json` of a finished run (a damaged one is a `ValueError` naming it)."""
+    path = os.path.join(output_dir, METRICS_FILE)
+    metrics = read_json(path, advice="the model is in model.keras beside it; " + RESTART_ADVICE)
+    if not isinstance(metrics, dict):
+        raise damaged(path, f"a JSON {type(metrics).__name__}, not kzoo's metrics",
+                      RESTART_ADVICE)
+    return metrics
 
 
 def finish(output_dir, metrics):

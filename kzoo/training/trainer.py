@@ -32,7 +32,7 @@ from kzoo.serving.export import export_saved_model
 from kzoo.training import reports, run_dir
 from kzoo.training.config import TrainConfig
 from kzoo.training.evaluate import evaluate_model
-from kzoo.training.fit import fit
+from kzoo.training.fit import check_resume, fit
 from kzoo.utils import io
 from kzoo.version import __version__
 
@@ -216,11 +216,14 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
         raise ValueError(f"Argument `strategy` must be a tf.distribute.Strategy. "
                          f"Received: strategy={strategy!r}")
     config = config.resolved()
+    run_dir.check_run_file(output_dir)
     status = run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite, dry_run=True,
                              defaults=TrainConfig.defaults())
     if status == run_dir.FINISHED:
         run_dir.say(f"{output_dir} is a finished run; its metrics:")
         return run_dir.read_metrics(output_dir)
+    if status == run_dir.RESUME:
+        check_resume(output_dir)  # a lost checkpoint: refused before anything is touched
 
     data = load_data(config, download=download)
     keras.utils.set_random_seed(config.seed)
@@ -260,14 +263,15 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
             f"validation, {len(data.test[0]):,} test images"
             + (f", {replicas} replicas" if replicas > 1 else "")
             + f"; run directory {output_dir}")
-    seconds = fit(model, train_ds, validation_ds, epochs=config.epochs, output_dir=output_dir,
-                  callbacks=callbacks, verbose=verbose,
-                  epoch_data=lambda epoch: data.epoch_pipeline(config, epoch))
+    seconds, stopped_early = fit(
+        model, train_ds, validation_ds, epochs=config.epochs, output_dir=output_dir,
+        callbacks=callbacks, verbose=verbose,
+        epoch_data=lambda epoch: data.epoch_pipeline(config, epoch))
     if not chief:
         evaluated, _ = evaluate_model(model, *data.test, data.spec.class_names, tta=config.tta)
         return {"model": config.model, "dataset": config.dataset, "chief": False,
                 "test_accuracy": evaluated["test_accuracy"], "test_loss": evaluated["test_loss"]}
-    metrics = report(model, config, data, output_dir, seconds)
+    metrics = report(model, config, data, output_dir, seconds, stopped_early=stopped_early)
     return save_run(model, data, output_dir, metrics, export=export)
 
 
@@ -281,8 +285,13 @@ def save_run(model, data, output_dir, metrics, *, export=False):
     return metrics
 
 
-def report(model, config, data, output_dir, seconds):
-    """Test metrics, curves and the confusion matrix of a fitted model."""
+def report(model, config, data, output_dir, seconds, *, stopped_early=None):
+    """Test metrics, curves and the confusion matrix of a fitted model.
+
+    The metrics record the epochs planned (`epochs`), the epochs run
+    (`epochs_run`, from history.csv, over every session) and `stopped_early`:
+    None, or why training ended before its last epoch.
+    """
     spec = data.spec
     tta = getattr(config, "tta", False)  # a FinetuneConfig has none
     evaluated, counts = evaluate_model(model, *data.test, spec.class_names, tta=tta)
@@ -295,6 +304,8 @@ def report(model, config, data, output_dir, seconds):
         "test_loss": evaluated["test_loss"],
         "per_class_accuracy": evaluated["per_class_accuracy"],
         "epochs": config.epochs,
+        "epochs_run": len(history.get("epoch", [])),
+        "stopped_early": stopped_early,
         "train_seconds_this_session": round(seconds, 1),
         # All epochs, across resumed sessions (from history.csv).
         "train_seconds": round(float(np.nansum(history.get("epoch_seconds", [np.nan]))), 1),

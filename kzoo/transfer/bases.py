@@ -14,7 +14,7 @@ import keras
 
 from kzoo.models import pretrained, registry
 from kzoo.training import run_dir
-from kzoo.utils import io
+from kzoo.utils import io, keras_files
 
 __all__ = ["load_base", "RUN_MODEL_FILE"]
 
@@ -36,7 +36,7 @@ def _fail(source, weights, why):
 
 
 def _from_file(path, source, kind):
-    model = keras.saving.load_model(path)
+    model = keras_files.load_model_file(path, argument="source")
     return model, {"source": source, "kind": kind, "path": os.path.abspath(path),
                    "sha256": io.sha256(path)}
 
@@ -70,7 +70,10 @@ def load_base(source, *, weights=None):
     Raises:
         ValueError: for anything else (the message lists the zoo checkpoint
             names), for `weights` given with a source that is not a model
-            name, or a model name without `weights`.
+            name, or a model name without `weights`; for a `.keras` file
+            (or a run's `model.keras`) that is empty, truncated, not a zip
+            archive, without `config.json` or otherwise damaged (the message
+            names the file and what is wrong with it).
 
     Examples:
         >>> base, info = kzoo.transfer.load_base("lenet_fashion_mnist")
@@ -93,7 +96,7 @@ def load_base(source, *, weights=None):
         if "base" in entry:
             # A fine-tuned checkpoint (published from `kzoo finetune`): its own head and
             # input; loaded as it is, sha256-checked (classifier cuts its top).
-            model = keras.saving.load_model(pretrained.locate(entry))
+            model = keras_files.load_model_file(pretrained.locate(entry), argument="source")
             return model, {"source": source, "kind": "checkpoint",
                            "architecture": entry["architecture"], "sha256": entry["sha256"]}
         tag = pretrained.entry_tag(entry)

@@ -213,6 +213,11 @@ def _check_images(model, images):
         raise ValueError(f"Argument `images` must be a non-empty batch (N, *{expected}) of "
                          f"what `model` takes{hint}. Received: images of shape "
                          f"{images.shape}")
+    bad = images.size - int(np.count_nonzero(np.isfinite(images)))
+    if bad:
+        raise ValueError(f"Argument `images` must be finite numbers (a NaN or infinite pixel "
+                         f"makes the whole map NaN). Received: {bad:,} NaN or infinite values "
+                         f"in images of shape {images.shape}")
     return images
 
 
@@ -296,7 +301,8 @@ def class_activation_map(model, images, class_index=None, *, method="auto", norm
     Raises:
         ValueError: `model` is not a functional image classifier or has no
             convolutional 4-D feature map; `images` is not a batch of the
-            model's input shape; `class_index` is not a class of the model;
+            model's input shape, or holds NaN or infinite values;
+            `class_index` is not a class of the model;
             `method="cam"` for a model whose head is not global average +
             affine.
 

@@ -26,10 +26,12 @@ from kzoo.data import catalog, pipeline, sources, subsets
 from kzoo.data import info as data_info
 from kzoo.training import fit as fitting
 from kzoo.training import run_dir
-from kzoo.training.config import MAX_DEFAULT_VALIDATION, RunOptions, option
+from kzoo.training.config import (MAX_BATCH_SIZE, MAX_DEFAULT_VALIDATION, MAX_EPOCHS, MAX_SEED,
+                                  RunOptions, option)
 from kzoo.training.trainer import RunData, report, save_run
 from kzoo.transfer.bases import load_base
-from kzoo.transfer.fine_tune import MODES, fine_tune
+from kzoo.transfer.fine_tune import (DEFAULT_EPOCHS, DEFAULT_LEARNING_RATE, MODES, check_rates,
+                                     fine_tune)
 from kzoo.transfer.heads import classifier
 from kzoo.version import __version__
 
@@ -85,14 +87,17 @@ class FinetuneConfig(RunOptions):
         "Comma-separated class indices to keep, relabelled 0..k-1 [default: all]."))
     mode: str = dataclasses.field(default="auto", metadata=option(
         "What trains: the new classifier (linear), the top stage too (head), all (full), "
-        "or chosen by labels per class (auto).", choices=MODES))
-    # Measured on the shipped lenet -> digits at 10 labels per class (linear): 10 epochs at
-    # 1e-3 stay at chance (0.11); 30 epochs at 1e-2 reach 0.78 (avg) / 0.84 (flatten).
-    epochs: int = dataclasses.field(default=30, metadata=option("Epochs of all phases."))
+        "or auto: full, which the transfer benchmark measured best at every label count.",
+        choices=MODES))
+    # fine_tune's defaults (measured there): 30 epochs at 1e-2.
+    epochs: int = dataclasses.field(default=DEFAULT_EPOCHS, metadata=option(
+        f"Epochs of all phases (at most {MAX_EPOCHS:,})."))
     head_epochs: Optional[int] = dataclasses.field(default=None, metadata=option(
-        "Epochs of the classifier-only phase of head/full [default: half]."))
-    batch_size: int = dataclasses.field(default=32, metadata=option("Examples per batch."))
-    learning_rate: float = dataclasses.field(default=1e-2, metadata=option(
+        "Epochs of the classifier-only phase of head/full [default: half]; linear has no "
+        "such phase."))
+    batch_size: int = dataclasses.field(default=32, metadata=option(
+        f"Examples per batch (at most {MAX_BATCH_SIZE:,})."))
+    learning_rate: float = dataclasses.field(default=DEFAULT_LEARNING_RATE, metadata=option(
         "Learning rate of the classifier."))
     base_lr_factor: float = dataclasses.field(default=0.1, metadata=option(
         "The base's learning rate over the classifier's, when it trains."))
@@ -136,19 +141,30 @@ class FinetuneConfig(RunOptions):
         if self.pooling not in POOLINGS:
             raise ValueError(f"Argument `pooling` must be one of {list(POOLINGS)}. "
                              f"Received: pooling={self.pooling!r}")
-        for name, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0)):
-            _check_int(getattr(self, name), name, minimum)
+        for name, minimum, maximum in (("epochs", 1, MAX_EPOCHS),
+                                       ("batch_size", 1, MAX_BATCH_SIZE), ("seed", 0, MAX_SEED)):
+            _check_int(getattr(self, name), name, minimum, maximum)
         for name in ("labels_per_class", "validation_size", "head_epochs"):
             if getattr(self, name) is not None:
                 _check_int(getattr(self, name), name, 1 if name == "labels_per_class" else 0)
+        check_rates(self.learning_rate, self.base_lr_factor, self.layer_decay)
+        if self.head_epochs is not None and self.head_epochs >= self.epochs:
+            raise ValueError(f"Argument `head_epochs` must be below `epochs` ({self.epochs}): "
+                             f"phase 2 gets the rest. Received: head_epochs={self.head_epochs}")
         pipeline.parse_augment(self.augment)
-        self.class_list()
+        classes = self.class_list()
+        if classes is not None and len(classes) < 2:
+            raise ValueError(f"Argument `classes` must keep at least 2 classes (a 1-class "
+                             f"classifier answers that class for every image, at accuracy "
+                             f"1.0). Received: classes={self.classes!r}")
         return self
 
 
-def _check_int(value, name, minimum):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"Argument `{name}` must be an int >= {minimum}. "
+def _check_int(value, name, minimum, maximum=None):
+    if (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum
+            or (maximum is not None and value > maximum)):
+        bound = "" if maximum is None else f", at most {maximum:,}"
+        raise ValueError(f"Argument `{name}` must be an int >= {minimum}{bound}. "
                          f"Received: {name}={value!r}")
 
 
@@ -192,7 +208,9 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
 
     Returns:
         The metrics dict also written to `metrics.json` (with the `mode`
-        trained and the base's lineage).
+        trained, its `phases`, the base's lineage, and as `kzoo train`'s
+        `epochs_run` and `stopped_early`: a phase stopped by the explosion
+        guard ends the run there, and says so).
     """
     if not isinstance(config, FinetuneConfig):
         raise ValueError(f"Argument `config` must be a kzoo.transfer.FinetuneConfig. "
@@ -203,10 +221,13 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
         train_size = data_info(config.dataset, classes=config.class_list())["splits"]["train"]
         config = dataclasses.replace(
             config, validation_size=min(MAX_DEFAULT_VALIDATION, train_size // 10))
+    run_dir.check_run_file(output_dir)
     status = run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite, dry_run=True)
     if status == run_dir.FINISHED:
         run_dir.say(f"{output_dir} is a finished run; its metrics:")
         return run_dir.read_metrics(output_dir)
+    if status == run_dir.RESUME:
+        fitting.check_resume(output_dir)  # a lost checkpoint: refused before anything is touched
     data = load_data(config)
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
@@ -234,8 +255,20 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
         callbacks=lambda phase: fitting.run_callbacks(output_dir, callbacks, phase=phase),
         verbose=verbose)
     seconds = sum(history.history.get("epoch_seconds", [0.0]))
-    metrics = report(model, config, data, output_dir, seconds)
+    stopped = history.stopped_early
+    metrics = report(model, config, data, output_dir, seconds,
+                     stopped_early=None if stopped is None else _stopped_text(stopped))
     metrics.update({"mode": history.mode, "base": lineage,
+                    "phases": [{"name": p["name"], "epochs": p["epochs"]}
+                               for p in history.phases],
                     "labels_per_class": config.labels_per_class,
                     "labelled_examples": int(len(data.train[0]))})
     return save_run(model, data, output_dir, metrics, export=export)
+
+
+def _stopped_text(stopped):
+    """`fine_tune`'s `history.stopped_early` as one sentence."""
+    skipped = stopped.get("skipped")
+    return (f"phase {stopped['phase']}: {stopped['reason']}"
+            + (f" The phase{'s' if len(skipped) > 1 else ''} after it "
+               f"({', '.join(skipped)}) did not run." if skipped else ""))

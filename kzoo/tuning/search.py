@@ -120,7 +120,8 @@ def search(model, *, dataset, space, algorithm="random", max_trials=10, epochs=2
             much CPU time (trials' process time, all threads), shared among the
             stages in proportion to their planned trials × epochs; the last
             trial of a stage may overrun it. `max_trials` / `stages` stay caps.
-        overwrite: start afresh when `output_dir` is a kzoo search.
+        overwrite: start afresh when `output_dir` is a kzoo search (never another
+            command's run, never a folder kzoo did not make).
         download: let tensorflow-datasets download a missing dataset.
         verbose: Keras `fit` verbosity inside trials.
 
@@ -172,15 +173,15 @@ def _search(plan, output_dir, role, strategy, overwrite, download, retrain_best,
         _check_worker_dir(output_dir, plan["record"])
     else:
         status = run_dir.prepare(output_dir, plan["record"], overwrite=overwrite,
-                                 dry_run=True)
+                                 dry_run=True, kind=run_dir.TUNE)
         if status == run_dir.FINISHED:
             say(f"{output_dir} is a finished search; its trials:")
             return all_records(output_dir, plan["stages"])
     data = _load_data(plan["config"], download)
     if role != "worker":
-        run_dir.prepare(output_dir, plan["record"], overwrite=overwrite)
+        run_dir.prepare(output_dir, plan["record"], overwrite=overwrite, kind=run_dir.TUNE)
         run_dir.start(output_dir, {"config": plan["record"], "kzoo": __version__,
-                                   "kind": "tune", "tensorflow": tf.__version__,
+                                   "kind": run_dir.TUNE, "tensorflow": tf.__version__,
                                    "keras": keras.__version__})
     if on_ready is not None:
         on_ready()

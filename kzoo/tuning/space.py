@@ -170,6 +170,10 @@ def _read(space):
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"Argument `space`: {path} is not valid TOML ({e}). "
                          f"Received: space={space!r}") from None
+    except UnicodeDecodeError as e:  # UTF-16, or not text at all
+        raise ValueError(f"Argument `space`: {path} is not a TOML text file (TOML is UTF-8; "
+                         f"this file is binary or in another encoding, e.g. UTF-16: {e}). "
+                         f"Received: space={space!r}") from None
 
 
 def searchable(model):

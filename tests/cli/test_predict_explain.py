@@ -78,3 +78,26 @@ def test_explain_errors_are_one_line(tmp_path):
         assert result.exit_code == 1, result.output
         assert message in result.output and "Traceback" not in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_explain_keeps_a_users_file_and_replaces_only_its_own(tmp_path):
+    """Issue 30: a user's `<stem>_cam.png` survives byte-identical; the heatmap goes beside
+    it, and a rerun replaces that heatmap (kzoo's, by its PNG text chunk) in place."""
+    image = _trousers(tmp_path / "trousers.png")
+    out = tmp_path / "ex"
+    out.mkdir()
+    users = out / "trousers_cam.png"
+    users.write_bytes(open(image, "rb").read())  # a PNG, but not kzoo's heatmap
+    (out / "trousers_2_cam.png").mkdir()  # a folder of that name: kept too
+    lenet = os.path.join(SAVED, "lenet_fashion_mnist.keras")
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["predict", lenet, image, "--explain-dir", str(out)])
+        assert result.exit_code == 0, result.output
+        assert f"{users} is not a heatmap kzoo wrote; it is kept" in result.output
+        assert result.output.rstrip().endswith(
+            f"[heatmap: {out / 'trousers_3_cam.png'} (grad-cam)]"), result.output
+    assert users.read_bytes() == open(image, "rb").read()
+    assert sorted(os.listdir(out)) == ["trousers_2_cam.png", "trousers_3_cam.png",
+                                       "trousers_cam.png"]
+    with Image.open(out / "trousers_3_cam.png") as heatmap:
+        assert heatmap.text["kzoo"] == "predict --explain"

@@ -16,7 +16,11 @@ from kzoo.training import evaluate_model_file
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Read independently of kzoo: the repository's own manifest file.
 with open(os.path.join(REPOSITORY, "saved_models", "manifest.json")) as _f:
-    ENTRIES = json.load(_f)["checkpoints"]
+    MANIFEST = json.load(_f)["checkpoints"]
+# The checkpoints the zoo ships (issue 9); a checkpoint published into the working tree
+# (`kzoo publish` adds entries) is no concern of these tests.
+SHIPPED = ("lenet_fashion_mnist", "resnet20_fashion_mnist", "resnet9_fashion_mnist")
+ENTRIES = [e for e in MANIFEST if e["name"] in SHIPPED]
 FASHION = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 LENET = next(e for e in ENTRIES if e["name"] == "lenet_fashion_mnist")
 
@@ -30,6 +34,7 @@ def pixels(shape, n=4):
 
 
 def test_manifest_lists_what_the_issue_requires():
+    assert sorted(e["name"] for e in ENTRIES) == list(SHIPPED)
     accuracy = {e["name"]: e["test_accuracy"] for e in ENTRIES}
     assert accuracy["lenet_fashion_mnist"] >= 0.91
     assert accuracy["resnet20_fashion_mnist"] >= 0.93
@@ -44,7 +49,7 @@ def test_manifest_lists_what_the_issue_requires():
 
 
 def test_the_package_reads_the_repository_manifest():
-    assert pretrained.read_manifest() == ENTRIES
+    assert pretrained.read_manifest() == MANIFEST
     assert os.path.realpath(pretrained.shipped_root()) == os.path.join(REPOSITORY,
                                                                        "saved_models")
 

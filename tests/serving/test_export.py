@@ -147,6 +147,7 @@ def test_assets_and_metadata(exported):
     with open(os.path.join(path, "assets", "kzoo.json")) as f:
         written = json.load(f)
     assert written == info
+    assert written["kzoo_export"] == 1  # the marker `--overwrite` requires
     assert written["architecture"] == "lenet" and written["dataset"] == "fashion_mnist"
     assert written["input_shape"] == [28, 28, 1]
     assert written["class_names"] == CLASS_NAMES
@@ -235,6 +236,73 @@ def test_overwrite_never_replaces_a_foreign_folder(lenet, tmp_path):
     assert os.listdir(mine) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("files, kzoos", [
+    ({"saved_model.pb": b"", "assets/kzoo.json": {"kzoo_export": 1}}, True),
+    # An export made before the marker: the keys every kzoo.json held.
+    ({"saved_model.pb": b"", "assets/kzoo.json": dict.fromkeys(
+        ("source", "kind", "architecture", "sha256", "format"))}, True),
+    ({"model.tflite": b"", "kzoo.json": {"kzoo_export": 1}}, True),
+    ({"model.onnx": b"", "kzoo.json": {"kzoo_export": 1}}, True),
+    # A user's SavedModel (with their notes) or files that only look like kzoo's.
+    ({"saved_model.pb": b"", "notes.txt": b"mine"}, False),
+    ({"saved_model.pb": b"", "kzoo.json": {"kzoo_export": 1}}, False),  # not in assets/
+    ({"saved_model.pb": b"", "assets/kzoo.json": {"source": "mine"}}, False),
+    ({"saved_model.pb": b"", "assets/kzoo.json": b"{not json"}, False),
+    ({"saved_model.pb": b"", "assets/kzoo.json": [1, 2]}, False),
+    ({"model.tflite": b"", "kzoo.json": {"kzoo_export": "yes"}}, False),
+    ({"kzoo.json": {"kzoo_export": 1}}, False),  # no model in it
+])
+def test_only_kzoos_marked_exports_are_exports(tmp_path, files, kzoos):
+    for name, data in files.items():
+        path = tmp_path / "v" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data if isinstance(data, bytes) else json.dumps(data).encode())
+    assert export_module.is_export(str(tmp_path / "v")) is kzoos
+
+
+def test_leftovers_of_killed_exports_are_removed_only_when_kzoos(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    marker = export_module.TMP_MARKER
+    host = __import__("socket").gethostname()
+
+    def leftover(name, mark=None, files=()):
+        folder = tmp_path / name
+        folder.mkdir()
+        if mark is not None:
+            (folder / marker).write_text(json.dumps(mark))
+        for file in files:
+            (folder / file).mkdir(parents=True)
+        return folder
+
+    now = __import__("time").time()
+    killed = leftover(".tmp-export-killed", {"pid": dead.pid, "host": host, "started": now})
+    running = leftover(".tmp-export-running", {"pid": os.getpid(), "host": host,
+                                               "started": now})
+    elsewhere = leftover(".tmp-export-elsewhere", {"pid": 1, "host": "other", "started": now})
+    ancient = leftover(".tmp-export-ancient", {"pid": 1, "host": "other",
+                                               "started": now - 2 * 86400})
+    # Killed between moving version 3 aside and moving the new one in: 3 comes back.
+    aside = leftover(".tmp-export-aside", {"pid": dead.pid, "host": host, "started": now,
+                                           "path": "3"}, files=["old/variables", "version"])
+    users = leftover(".tmp-export-users", None, files=["data"])  # no marker: never kzoo's
+    garbled = leftover(".tmp-export-garbled", None)
+    (garbled / marker).write_text("not json")
+    export_module._remove_stale_tmp(str(tmp_path))
+    assert not killed.exists() and not ancient.exists() and not aside.exists()
+    assert running.exists() and elsewhere.exists() and users.exists() and garbled.exists()
+    assert os.path.isdir(tmp_path / "3" / "variables")
+
+
+def test_cli_version_is_a_positive_int64():
+    from kzoo.cli.export import _version
+
+    assert _version("7") == 7 and _version(str(2**63 - 1)) == 2**63 - 1
+    for value in ("0", "-1", "99999999999999999999", str(2**63), "²", "1.0", ""):
+        with pytest.raises(ValueError, match="`version`"):
+            _version(value)
+
+
 @pytest.mark.parametrize("where", ["saver", "assets"])
 def test_a_failure_mid_export_leaves_nothing(lenet, tmp_path, monkeypatch, where):
     base = str(tmp_path)
@@ -299,6 +367,7 @@ def test_export_saved_model_alias_replaces(lenet, tmp_path):
     ({"version": -2}, "`version`"),
     ({"version": "1"}, "`version`"),
     ({"version": True}, "`version`"),
+    ({"version": 2**63}, "`version`.*int64"),  # beyond TF Serving's int64 versions
     ({"format": "coreml"}, "`format`"),
     ({"format": "onnx", "quantize": "int8"}, "`quantize`.*LiteRT"),
     ({"format": "tflite", "quantize": "int4"}, "`quantize`"),

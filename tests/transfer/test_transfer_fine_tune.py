@@ -128,8 +128,9 @@ def test_the_auto_rule():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"mode": "partial"}, "`mode` must be one of .*Received: mode='partial'"),
-    ({"epochs": 0}, "`epochs` must be an int >= 1. Received: epochs=0"),
-    ({"learning_rate": 0.0}, "`learning_rate` must be a number > 0. Received: learning_rate=0.0"),
+    ({"epochs": 0}, "`epochs` must be an int >= 1, at most 10,000. Received: epochs=0"),
+    ({"learning_rate": 0.0},
+     "`learning_rate` must be a finite number > 0. Received: learning_rate=0.0"),
     ({"learning_rate": -1e-3}, "Received: learning_rate=-0.001"),
     ({"base_lr_factor": 0}, "Received: base_lr_factor=0"),
     ({"layer_decay": 0.0}, "`layer_decay` must be a number \\(0, 1\\]. Received: layer_decay=0.0"),
@@ -153,6 +154,49 @@ def test_bad_models_and_data(lenet_features, rng):
     model = kzoo.transfer.classifier(lenet_features, 3)
     with pytest.raises(ValueError, match="`train_data` must be a tf.data.Dataset"):
         kzoo.transfer.fine_tune(model, data[0])
+
+
+def _tiny_classifier():
+    pixels = keras.Input((8, 8, 1))
+    return kzoo.transfer.classifier(keras.Model(pixels, keras.layers.Conv2D(4, 3)(pixels)), 3)
+
+
+def _tiny_data(scale=1.0):
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 255 * scale, (12, 8, 8, 1)).astype("float32"), np.arange(12) % 3
+
+
+def test_linear_warns_about_the_arguments_it_ignores():
+    model = _tiny_classifier()
+    with pytest.warns(UserWarning, match=r"Arguments `head_epochs`, `layer_decay` do nothing "
+                                         r"with mode='linear'.*Received: head_epochs=1, "
+                                         r"layer_decay=0.5, mode='linear'"):
+        history = kzoo.transfer.fine_tune(model, _tiny_data(), mode="linear", epochs=2,
+                                          head_epochs=1, layer_decay=0.5, verbose=0)
+    assert history.stopped_early is None and [p["name"] for p in history.phases] == ["linear"]
+
+
+@pytest.mark.filterwarnings("ignore:ExplosionGuard:RuntimeWarning")
+def test_a_phase_stopped_by_the_explosion_guard_ends_the_fine_tuning(capsys):
+    model = _tiny_classifier()
+    guard = kzoo.callbacks.ExplosionGuard()
+    history = kzoo.transfer.fine_tune(model, _tiny_data(1e6), mode="full", epochs=4,
+                                      learning_rate=1e3, batch_size=2, callbacks=[guard],
+                                      verbose=2)
+    assert guard.stopped
+    assert history.stopped_early == {"phase": "head", "epoch": 1, "reason": guard.reason,
+                                     "exploded": True, "skipped": ["full"]}
+    assert [p["name"] for p in history.phases] == ["head"] and history.epoch == [0]
+    # Each epoch is labelled with its phase.
+    assert "kzoo: phase 1/2: head, epoch 1/2" in capsys.readouterr().err
+
+
+def test_the_phases_are_labelled(capsys):
+    history = kzoo.transfer.fine_tune(_tiny_classifier(), _tiny_data(), mode="full", epochs=2,
+                                      verbose=2)
+    err = capsys.readouterr().err
+    assert "kzoo: phase 1/2: head, epoch 1/1" in err and "kzoo: phase 2/2: full, epoch 1/1" in err
+    assert history.stopped_early is None
 
 
 def _nested_base():
