@@ -24,7 +24,7 @@ from kzoo.serving import export
 
 CLASSES = 3
 TOLERANCE = 1e-4
-DEFAULT_RUN = {"lenet", "resnet20", "mlp"}
+DEFAULT_RUN = {"lenet", "mlp"}
 
 
 def _shape(name):

@@ -77,6 +77,7 @@ def test_int8_lenet_agrees_with_float_and_records_its_accuracy(tmp_path, lenet):
     assert np.mean(answer["classes"] == labels) >= 0.85
 
 
+@pytest.mark.heavy  # the default run's budget: float16 is also measured by benchmarks/export.py
 def test_float16_and_int8_input(tmp_path, lenet):
     half, info = export_version(LENET, "m", base=str(tmp_path), format="tflite",
                                 quantize="float16")
