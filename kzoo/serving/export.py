@@ -146,6 +146,9 @@ def load_source(source):
         run = run_dir.read_run(source)
         if run is not None and info["architecture"] is None:
             info["architecture"] = run["config"].get("model")
+        if run is not None and run["config"].get("classes"):  # a finetune's class subset
+            classes = str(run["config"]["classes"])
+            info["dataset_classes"] = [int(c) for c in classes.split(",") if c.strip()]
         return _load_file(model_file, info)
     if source.endswith(".keras"):
         if not os.path.isfile(source):
@@ -297,14 +300,15 @@ def _fit_images(images, shape, what):
     return x.numpy().astype(np.float32)
 
 
-def _dataset_images(name, split, shape, limit=None, seed=0):
-    """`(images, labels)` of a dataset or image folder's split, fitted to `shape`; a
-    seeded sample of `limit` images when given."""
+def _dataset_images(name, split, shape, limit=None, seed=0, classes=None):
+    """`(images, labels)` of a dataset or image folder's split (only `classes`,
+    relabelled 0..k-1, when given), fitted to `shape`; a seeded sample of `limit`
+    images when given."""
     from kzoo.data.sources import load_arrays
 
-    kwargs = {}
+    kwargs = {"classes": classes} if classes else {}
     if os.path.isdir(str(name)) and len(shape) == 3 and None not in shape:
-        kwargs = {"channels": shape[-1], "image_size": tuple(shape[:2])}
+        kwargs.update(channels=shape[-1], image_size=tuple(shape[:2]))
     images, labels, _ = load_arrays(name, split, **kwargs)
     if limit is not None and len(images) > limit:
         index = np.sort(np.random.default_rng(seed).choice(len(images), limit, replace=False))
@@ -315,7 +319,9 @@ def _dataset_images(name, split, shape, limit=None, seed=0):
 def _calibration_images(calibration_data, info, shape):
     """The images int8 quantization is calibrated on: `calibration_data` (an array of
     images, a dataset name or a folder of images) or the source's training data."""
+    classes = None
     if calibration_data is None:
+        classes = info.get("dataset_classes")  # the run's own training data: its classes
         if not info.get("dataset"):
             raise ValueError(
                 "Argument `calibration_data` (--calibration-data): int8 quantization needs "
@@ -326,7 +332,7 @@ def _calibration_images(calibration_data, info, shape):
     if isinstance(calibration_data, (str, os.PathLike)):
         try:
             images, _ = _dataset_images(os.fspath(calibration_data), "train", shape,
-                                        limit=CALIBRATION_IMAGES)
+                                        limit=CALIBRATION_IMAGES, classes=classes)
         except ValueError as e:
             raise ValueError(f"Argument `calibration_data` (--calibration-data): cannot "
                              f"read {os.fspath(calibration_data)!r}: {e}") from None
@@ -449,10 +455,17 @@ def _test_accuracy(runner, model, info, shape, limit=None):
     if not dataset:
         return None
     try:
-        images, labels = _dataset_images(dataset, "test", shape, limit=limit)
+        images, labels = _dataset_images(dataset, "test", shape, limit=limit,
+                                         classes=info.get("dataset_classes"))
     except Exception as e:  # noqa: BLE001 - accuracy is a bonus, never a failure
         print(f"kzoo export: the test accuracy of the quantized model was not measured "
               f"({dataset!r}: {e})", file=sys.stderr)
+        return None
+    classes = int(model.outputs[0].shape[-1])
+    if len(labels) == 0 or labels.min() < 0 or labels.max() >= classes:
+        print(f"kzoo export: the test accuracy of the quantized model was not measured: the "
+              f"labels of {dataset!r} do not match the model's {classes} classes",
+              file=sys.stderr)
         return None
     correct = keras_correct = 0
     with float32_compute(model):

@@ -209,3 +209,24 @@ def test_normalization_constants_become_onnx_initializers(tmp_path):
     images = np.random.default_rng(5).uniform(0, 255, (4, 5, 5, 1)).astype("float32")
     np.testing.assert_allclose(session.run(["probabilities"], {"images": images})[0],
                                np.asarray(model(images)), atol=1e-5)
+
+
+def test_quantized_accuracy_uses_the_runs_classes(capsys):
+    """A finetune run on a class subset (`--classes 5,6,7`, relabelled 0..2) is measured
+    on that subset; labels the model cannot answer are never scored."""
+    import sys
+
+    module = sys.modules["kzoo.serving.export"]  # `kzoo.serving.export` names the function
+    model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=3)
+
+    def runner(images):  # stands in for the LiteRT file: the model's own top-1
+        return {"classes": np.asarray(model(images)).argmax(-1)}
+
+    info = {"dataset": "fashion_mnist"}
+    _fashion_mnist_test(1)  # skips where the data is missing
+    assert module._test_accuracy(runner, model, info, (28, 28, 1), limit=60) is None
+    assert "do not match the model's 3 classes" in capsys.readouterr().err
+    info["dataset_classes"] = [5, 6, 7]
+    measured = module._test_accuracy(runner, model, info, (28, 28, 1), limit=60)
+    assert measured["test_images"] == 60
+    assert measured["test_accuracy"] == measured["keras_test_accuracy"]
