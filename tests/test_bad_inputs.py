@@ -12,6 +12,7 @@ Each table row is `(callable-or-args, expected exception type or exit code,
 regex the message must match)`, with an id.
 """
 
+import importlib
 import json
 import os
 import re
@@ -53,6 +54,22 @@ def _other_architecture(tmp, suffix):
     else:
         model.save(path)  # .keras, or a legacy full-model .h5
     return path
+
+
+def _damaged(tmp, relative, text):
+    """Writes `text` (not JSON) to `tmp/relative`; returns the folder of its stage."""
+    path = tmp / relative
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return str(tmp / relative.split("/")[0])
+
+
+def _stage_space(stage_dir):
+    """Stage 2's space of the search in `stage_dir`'s parent, read back from its space.json."""
+    search = importlib.import_module("kzoo.tuning.search")  # the module, not the function
+    space = kzoo.tuning.load_space("mlp", "mlp")
+    return search._stage_space(os.path.dirname(stage_dir), kzoo.tuning.stages.Stage(2, 4, 2),
+                               space, space, "single", 5, "mlp")
 
 
 def _png(tmp, name="digit.png", size=(8, 8)):
@@ -487,6 +504,20 @@ API_CASES = [
      V, r"Argument `port` \(--port\).*0, 65535.*Received: port=70000"),
     ("batcher-timeout-nan", lambda t, m: serving.Batcher(timeout_ms=float("nan")),
      V, r"Argument `timeout_ms` \(--batch-timeout-ms\).*Received: timeout_ms=nan"),
+    # kzoo.tuning: the counts bounded as in the CLI; damaged state files named
+    ("search-max-trials-huge", lambda t, m: kzoo.tuning.search(
+        "mlp", dataset="digits", space="mlp", max_trials=10**23, output_dir=str(t / "fresh")),
+     V, r"Argument `max_trials` must be an int >= 1, at most 10,000. Received: max_trials=10{23}"),
+    ("search-stages-huge", lambda t, m: kzoo.tuning.search(
+        "mlp", dataset="digits", space="mlp", stages="4x2,99999x2", output_dir=str(t / "fresh")),
+     V, r"Argument `stages` must have at most 10,000 trials.*stage 2: 99999x2"),
+    ("search-trial-record-damaged", lambda t, m: kzoo.tuning.tuner.read_records(
+        _damaged(t, "stage1/trial_0001/kzoo_trial.json", '{"trial_id": "00')),
+     V, r"Run file .*kzoo_trial\.json' is damaged \(not JSON.*remove its trial folder .*"
+        r"trial_0001'.*--overwrite"),
+    ("search-space-json-damaged", lambda t, m: _stage_space(
+        _damaged(t, "stage2/space.json", '{"parameters": [')),
+     V, r"Run file .*stage2.space\.json' is damaged \(not JSON.*delete it.*--overwrite"),
 ]
 
 

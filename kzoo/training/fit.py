@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from kzoo import distribute
 from kzoo.callbacks import ExplosionGuard
+from kzoo.callbacks.progress import progress_verbosity
 from kzoo.distribute.backup import KERAS_WEIGHTS_FILE, METADATA_FILE
 from kzoo.training import reports, run_dir
 
@@ -184,7 +185,7 @@ def is_multi_worker(strategy):
 
 
 def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), verbose="auto",
-        epoch_data=None):
+        epoch_data=None, batch_size=None):
     """`model.fit` with the run directory's callbacks.
 
     Returns `(seconds, stopped_early)`: the seconds it took, and why it ended
@@ -203,13 +204,16 @@ def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), ver
     the loop validates the raw weights) and ends holding them. The backup
     holds the optimizer's variables, the average and the step count among
     them, so a resumed run continues the same average.
+
+    `verbose="auto"` prints kzoo's `Progress` (progress within the epoch, the
+    epoch's and the run's ETA; plain lines when stdout is not a terminal),
+    with `batch_size` for its images/s; `0`, `1` and `2` are Keras's own.
     """
-    if verbose == "auto":
-        # Progress bars on a terminal; one line per epoch in logs and pipes.
-        verbose = 1 if sys.stdout.isatty() else 2
     start = time.time()
     strategy = model.distribute_strategy
     if is_multi_worker(strategy):
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2  # the loop's own Keras progress
         chief = distribute.is_chief(strategy)
         used = run_callbacks(output_dir, callbacks, chief=chief)
         distribute.fit_distributed(
@@ -220,7 +224,8 @@ def fit(model, train_ds, validation_ds, *, epochs, output_dir, callbacks=(), ver
             model.optimizer.finalize_variable_values(model.trainable_weights)
         return time.time() - start, stop_reason(used)
     # The dataset shuffles itself (seeded), so fit must not.
-    used = [*ema_callbacks(model), *run_callbacks(output_dir, callbacks)]
+    verbose, progress = progress_verbosity(verbose, batch_size=batch_size)
+    used = [*ema_callbacks(model), *run_callbacks(output_dir, callbacks), *progress]
     model.fit(train_ds, validation_data=validation_ds, epochs=epochs, callbacks=used,
               verbose=verbose, shuffle=False)
     return time.time() - start, stop_reason(used)

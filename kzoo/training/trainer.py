@@ -196,7 +196,10 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
         export: also write a SavedModel to `output_dir/saved_model`.
         download: let tensorflow-datasets download a dataset found nowhere
             locally (needs a network).
-        verbose: Keras `fit` verbosity (`"auto"`: progress bars on a terminal).
+        verbose: `"auto"`: kzoo's `kzoo.callbacks.Progress` (progress within
+            each epoch, the time left of the epoch and of the run; plain lines
+            when stdout is not a terminal); `0`, `1`, `2`: Keras's `fit`
+            verbosity.
 
     Returns:
         The metrics dict also written to `metrics.json`.
@@ -265,7 +268,7 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
             + f"; run directory {output_dir}")
     seconds, stopped_early = fit(
         model, train_ds, validation_ds, epochs=config.epochs, output_dir=output_dir,
-        callbacks=callbacks, verbose=verbose,
+        callbacks=callbacks, verbose=verbose, batch_size=config.batch_size,
         epoch_data=lambda epoch: data.epoch_pipeline(config, epoch))
     if not chief:
         evaluated, _ = evaluate_model(model, *data.test, data.spec.class_names, tta=config.tta)

@@ -98,7 +98,7 @@ class FinetuneConfig(RunOptions):
     batch_size: int = dataclasses.field(default=32, metadata=option(
         f"Examples per batch (at most {MAX_BATCH_SIZE:,})."))
     learning_rate: float = dataclasses.field(default=DEFAULT_LEARNING_RATE, metadata=option(
-        "Learning rate of the classifier."))
+        "Learning rate of the classifier; phase 2 of full runs at a tenth of it."))
     base_lr_factor: float = dataclasses.field(default=0.1, metadata=option(
         "The base's learning rate over the classifier's, when it trains."))
     layer_decay: Optional[float] = dataclasses.field(default=None, metadata=option(
@@ -204,7 +204,7 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
         overwrite: start afresh, removing `output_dir` if it is a kzoo run.
         export: also write a SavedModel to `output_dir/saved_model`.
         callbacks: extra Keras callbacks for every phase.
-        verbose: Keras `fit` verbosity.
+        verbose: as `fine_tune` takes it (`"auto"`: kzoo's progress lines).
 
     Returns:
         The metrics dict also written to `metrics.json` (with the `mode`
@@ -246,8 +246,6 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
     run_dir.say(f"fine-tuning {config.base} ({lineage['kind']}) on {config.dataset}: "
                 f"{len(data.train[0]):,} labelled, {len(data.validation[0]):,} validation, "
                 f"{len(data.test[0]):,} test images; run directory {output_dir}")
-    if verbose == "auto":
-        verbose = 1 if os.isatty(1) else 2
     history = fine_tune(
         model, train_ds, validation_ds, mode=config.mode, epochs=config.epochs,
         head_epochs=config.head_epochs, learning_rate=config.learning_rate,

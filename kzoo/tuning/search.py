@@ -19,7 +19,6 @@ completed trials are not run again and an interrupted one starts over.
 """
 
 import dataclasses
-import json
 import os
 import time
 
@@ -27,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo.callbacks.progress import format_duration
 from kzoo.training import run_dir
 from kzoo.training.config import TrainConfig
 from kzoo.tuning import results, space as space_module, stages as stages_module
@@ -92,10 +92,13 @@ def search(model, *, dataset, space, algorithm="random", max_trials=10, epochs=2
         space: a preset name (`kzoo.tuning.list_spaces()`), a TOML file, a
             dict or a `kzoo.tuning.Space`; checked before any trial runs.
         algorithm: `"random"`, `"grid"`, `"hyperband"` or `"bayesian"`.
-        max_trials: trials of the single stage (without `stages`).
-        epochs: epochs per trial of the single stage (hyperband: at most).
+        max_trials: trials of the single stage (without `stages`), at most
+            10,000.
+        epochs: epochs per trial of the single stage (hyperband: at most), at
+            most 10,000.
         output_dir: the search directory (new, empty, or this search's own).
-        stages: `"40x2,10x8"`: coarse to fine, trials × epochs per stage.
+        stages: `"40x2,10x8"`: coarse to fine, trials × epochs per stage
+            (each at most 10,000).
         strategy: a `tf.distribute.Strategy` or a `kzoo.distribute` strategy
             name; every trial is built and trained under it (the batch size is
             the global batch).
@@ -212,6 +215,7 @@ def _plan(model, *, dataset, space, algorithm, max_trials, epochs, stages, seed,
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"Argument `top_k` must be an int >= 1. Received: top_k={top_k!r}")
     parsed = stages_module.parse_stages(stages, max_trials=max_trials, epochs=epochs)
+    stages_module.check_counts(stages, parsed)
     base_options = dict(base_options or {})
     bad = sorted(set(base_options) & {"model", "dataset", "epochs", "seed", "validation_size"})
     if bad:
@@ -279,8 +283,10 @@ def _stage_space(output_dir, stage, first, previous, role, top_k, model):
             if time.time() > deadline:
                 raise RuntimeError(f"No {path} from the chief within an hour.")
             time.sleep(1)
-        with open(path) as f:
-            return space_module.parse(json.load(f), model, source=path)
+        return space_module.parse(run_dir.read_json(path, advice=(
+            "delete it (the chief writes it again, narrowed from the trials of the stage "
+            "before), or rerun with --overwrite to start the search afresh (this deletes it)")),
+            model, source=path)
     if stage.number == 1:
         result = first
     else:
@@ -309,16 +315,19 @@ def _run_stage(output_dir, stage, stage_space, plan, data, strategy, role, verbo
     base = dataclasses.replace(plan["config"], epochs=stage.epochs)
     hypermodel = ZooHyperModel(base, stage_space, data, precision=plan["precision"])
     done = {r["trial_id"] for r in read_records(os.path.join(output_dir, stage.name))}
+    timed = []  # this session's trials, whose times the ETA averages
 
     def progress(record):
         done.add(record["trial_id"])
         values = ", ".join(f"{k}={_fmt(v)}" for k, v in record["values"].items())
         result = (f"val_accuracy {record['val_accuracy']:.4f}"
                   if record["val_accuracy"] is not None else "no validation result")
+        timed.append(record)
+        left = search_eta(timed, plan["stages"], stage, len(done))
         say(f"{stage.name} trial {record['trial_id']} ({len(done)}/{stage.trials}): {values} "
             f"-> {result}, {record['status']}, {record['epochs']} epochs, "
-            f"{record['seconds']:.0f} s" + (f" [{record['tuner_id']}]"
-                                            if role == "worker" else ""))
+            f"{record['seconds']:.0f} s, search ETA {format_duration(left)}"
+            + (f" [{record['tuner_id']}]" if role == "worker" else ""))
         if role == "single":  # the chief writes it at the end; workers never do
             results.write_csv(os.path.join(output_dir, results.CSV_FILE),
                               all_records(output_dir, plan["stages"]), plan["space"].names)
@@ -335,6 +344,22 @@ def _run_stage(output_dir, stage, stage_space, plan, data, strategy, role, verbo
     board = keras.callbacks.TensorBoard(os.path.join(output_dir, "logs", stage.name),
                                         write_graph=False, profile_batch=0)
     tuner.search(epochs=stage.epochs, callbacks=[board], verbose=verbose)
+
+
+def search_eta(records, stages, stage, done):
+    """Seconds left of the search: the trials left in `stage` × the mean trial time of
+    `records` (this stage's trials so far), plus each later stage's trials × epochs × the
+    mean seconds per epoch of those trials. Trials run in parallel (workers) are counted
+    one after the other, and hyperband's shorter trials as their stage's epochs: a rough
+    figure, which is what an ETA is."""
+    if not records:
+        return None
+    seconds = sum(r["seconds"] for r in records)
+    left = max(stage.trials - done, 0) * seconds / len(records)
+    per_epoch = seconds / max(sum(r["epochs"] for r in records), 1)
+    for later in stages[stage.number:]:
+        left += later.trials * later.epochs * per_epoch
+    return left
 
 
 def _fmt(value):

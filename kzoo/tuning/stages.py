@@ -15,8 +15,11 @@ import dataclasses
 import math
 import re
 
+from kzoo.training.config import MAX_EPOCHS
 from kzoo.tuning.space import Parameter, Space
 
+#: At most this many trials per stage, so that a typo is refused rather than searched for ever.
+MAX_TRIALS = 10_000
 #: The best completed trials of a stage that the next stage's space is narrowed around.
 TOP_K = 5
 _SHRINK = 8.0
@@ -38,16 +41,19 @@ class Stage:
 def parse_stages(stages, *, max_trials=None, epochs=None):
     """`"40x2,10x8"` → `[Stage(1, 40, 2), Stage(2, 10, 8)]`.
 
-    Without `stages`, one stage of `max_trials` trials of `epochs` epochs.
+    Without `stages`, one stage of `max_trials` trials (at most `MAX_TRIALS`,
+    10,000) of `epochs` epochs (at most 10,000); `check_counts` bounds a
+    parsed `stages`.
 
     Examples:
         >>> kzoo.tuning.parse_stages("40x2,10x8")
         [Stage(number=1, trials=40, epochs=2), Stage(number=2, trials=10, epochs=8)]
     """
     if stages is None or stages == "":
-        for name, value in (("max_trials", max_trials), ("epochs", epochs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Argument `{name}` must be an int >= 1. "
+        for name, value, most in (("max_trials", max_trials, MAX_TRIALS),
+                                  ("epochs", epochs, MAX_EPOCHS)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise ValueError(f"Argument `{name}` must be an int >= 1, at most {most:,}. "
                                  f"Received: {name}={value!r}")
         return [Stage(1, max_trials, epochs)]
     if not isinstance(stages, str):
@@ -62,6 +68,16 @@ def parse_stages(stages, *, max_trials=None, epochs=None):
                              f"(part {part!r})")
         out.append(Stage(i + 1, int(match[1]), int(match[2])))
     return out
+
+
+def check_counts(stages, parsed):
+    """A `ValueError` unless every stage of `parsed` (from `stages`) has at most
+    `MAX_TRIALS` trials and 10,000 epochs."""
+    for stage in parsed:
+        if stage.trials > MAX_TRIALS or stage.epochs > MAX_EPOCHS:
+            raise ValueError(f"Argument `stages` must have at most {MAX_TRIALS:,} trials and "
+                             f"{MAX_EPOCHS:,} epochs per stage. Received: stages={stages!r} "
+                             f"(stage {stage.number}: {stage.trials}x{stage.epochs})")
 
 
 def narrow(space, top_values, *, original=None):

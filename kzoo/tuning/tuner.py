@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.callbacks import ExplosionGuard
+from kzoo.training import run_dir
 from kzoo.training.fit import ema_callbacks
 from kzoo.training.config import _takes_momentum as takes_momentum
 from kzoo.tuning.space import CONFIG_PARAMETERS
@@ -230,8 +231,9 @@ def read_records(stage_dir):
     for name in sorted(os.listdir(stage_dir)):
         path = os.path.join(stage_dir, name, RECORD_FILE)
         if name.startswith("trial_") and os.path.isfile(path):
-            with open(path) as f:
-                records.append(json.load(f))
+            records.append(run_dir.read_json(path, advice=(
+                f"remove its trial folder {os.path.dirname(path)!r} (that trial runs again), "
+                f"or rerun with --overwrite to start the search afresh (this deletes it)")))
     return records
 
 

@@ -68,6 +68,8 @@ def test_full_trains_the_head_first_then_recompiles_for_everything(lenet_feature
     optimizer = model.optimizer
     assert isinstance(optimizer, LayerwiseOptimizer)
     assert optimizer.multipliers == {"block1_conv": 0.1, "block2_conv": 0.1}
+    # After the head phase, "full" runs at a tenth of the head's 1e-2 (FULL_PHASE_LR_FACTOR).
+    assert float(optimizer.learning_rate) == pytest.approx(1e-3)
     assert model.get_compile_config()["loss"] == "sparse_categorical_crossentropy"
     assert model.get_compile_config()["metrics"] == ["accuracy"]
 
@@ -97,6 +99,7 @@ def test_layer_decay_multipliers_per_stage(lenet_features, rng):
     assert model.optimizer.multipliers == pytest.approx(
         {"block1_conv": 0.2 * 0.5 ** 4, "block2_conv": 0.2 * 0.5 ** 2})
     assert model.optimizer.multiplier(model.get_layer("predictions").kernel) == 1.0
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-2)  # no head phase ran
 
 
 def test_auto_picks_full_for_two_labels_per_class(lenet_features, digits_pixels, capsys):

@@ -137,6 +137,18 @@ def test_stages():
         parse_stages(None, max_trials=0, epochs=2)
 
 
+def test_the_search_eta_counts_the_trials_left_and_the_later_stages():
+    import importlib
+
+    search = importlib.import_module("kzoo.tuning.search")  # the module, not the function
+    stages = parse_stages("4x2,2x8")
+    done = [{"seconds": 10.0, "epochs": 2}, {"seconds": 30.0, "epochs": 2}]
+    # Stage 1: 2 trials left x 20 s, then stage 2: 2 trials x 8 epochs x 10 s per epoch.
+    assert search.search_eta(done, stages, stages[0], 2) == pytest.approx(40 + 160)
+    assert search.search_eta(done, stages, stages[1], 2) == 0
+    assert search.search_eta([], stages, stages[0], 0) is None
+
+
 def test_narrowing_around_the_top_trials():
     space = Space((Parameter("learning_rate", "log_uniform", min=1e-5, max=1e-1),
                    Parameter("dropout", "uniform", min=0.0, max=0.8),
