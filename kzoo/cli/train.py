@@ -59,6 +59,14 @@ def parse_model_args(pairs):
     return kwargs
 
 
+def check_output(ctx, param, value):
+    """`--output ''` names no folder (left out, the default one is used): refused."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(f"must name a folder; leave --output out for the default "
+                                 f"one. Received: output={value!r}")
+    return value
+
+
 def run_options(output_help):
     """`--output`, `--overwrite` and `--export`: what every run-directory command takes."""
     def decorate(fn):
@@ -68,7 +76,8 @@ def run_options(output_help):
                           help="Start afresh in an existing run directory of this command "
                                "(never another command's folder, never a folder kzoo did not "
                                "make).")(fn)
-        return click.option("--output", default=None, help=output_help)(fn)
+        return click.option("--output", default=None, help=output_help,
+                            callback=check_output)(fn)
     return decorate
 
 

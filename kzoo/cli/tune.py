@@ -5,11 +5,19 @@ import sys
 
 import click
 
-from kzoo.cli.train import strategy_options
+from kzoo.cli.train import check_output, strategy_options
 from kzoo.training.config import MAX_EPOCHS
 from kzoo.tuning import ALGORITHMS, search
 from kzoo.tuning import stages as stages_module
 from kzoo.tuning.search import PRECISIONS
+
+def _check_stages(value):
+    """`--stages ''` names no stage (left out, one stage of --max-trials runs): refused."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(f"must be TRIALSxEPOCHS[,TRIALSxEPOCHS...], e.g. 40x2,10x8; "
+                                 f"leave --stages out for one stage. Received: stages={value!r}")
+    return value
+
 
 #: Bounds of the count options, so that a typo is refused rather than searched for ever.
 MAX_TRIALS = 10_000
@@ -33,10 +41,11 @@ NO_MULTI_WORKER = ("kzoo tune trains each trial in one process (KerasTuner); to 
 @click.option("--epochs", type=int, default=2, show_default=True,
               help=f"Epochs per trial, at most {MAX_EPOCHS:,} (without --stages; "
                    f"hyperband: the most a trial gets).")
-@click.option("--stages", default=None,
+@click.option("--stages", default=None, callback=lambda ctx, param, value: _check_stages(value),
               help="Coarse to fine: TRIALSxEPOCHS per stage, e.g. 40x2,10x8 (replaces "
                    "--max-trials and --epochs).")
-@click.option("--output", default=None, help="Search directory [default: runs/tune-MODEL-DATASET].")
+@click.option("--output", default=None, help="Search directory [default: runs/tune-MODEL-DATASET].",
+              callback=check_output)
 @strategy_options(refused={"multi_worker": NO_MULTI_WORKER})
 @click.option("--workers", type=int, default=0, show_default=True,
               help=f"Start a KerasTuner chief and N local worker processes (at most "

@@ -253,6 +253,10 @@ def check_folder_only(name, **arguments):
 def catalog_arrays(name, split="train", *, data_dir=None, download=False):
     """A catalog dataset's split from the first source that has it (see the module docstring)."""
     spec = get_spec(name, argument="name")
+    if data_dir is not None and (not isinstance(data_dir, (str, os.PathLike))
+                                 or os.path.isfile(data_dir)):
+        raise ValueError(f"Argument `data_dir` must be a folder (tensorflow-datasets' data "
+                         f"dir), not a file. Received: data_dir={data_dir!r}")
     found = (
         from_tfds(name, split, data_dir)
         or from_idx(name, split)

@@ -88,7 +88,7 @@ class BatchNorm(keras.layers.Layer):
             raise ValueError(
                 f"Argument `momentum` must be a number in [0, 1). Received: momentum={momentum!r}"
             )
-        if not isinstance(epsilon, (int, float)) or epsilon <= 0:
+        if not isinstance(epsilon, (int, float)) or not 0 < epsilon < float("inf"):
             raise ValueError(
                 f"Argument `epsilon` must be a positive number. Received: epsilon={epsilon!r}"
             )

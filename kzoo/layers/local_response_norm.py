@@ -1,5 +1,7 @@
 """Local response normalization across channels (AlexNet, GoogLeNet)."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -35,8 +37,13 @@ class LocalResponseNorm(keras.layers.Layer):
 
     def __init__(self, size=5, alpha=1e-4, beta=0.75, k=2.0, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(size, int) or size < 1:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"Argument `size` must be a positive int. Received: size={size!r}")
+        for name, value in (("alpha", alpha), ("beta", beta), ("k", k)):
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                    or not abs(value) < float("inf")):
+                raise ValueError(f"Argument `{name}` must be a finite number. "
+                                 f"Received: {name}={value!r}")
         self.size = size
         self.alpha = float(alpha)
         self.beta = float(beta)

@@ -112,6 +112,9 @@ def resolve_input_shape(input_shape, *, default_shape, min_size, model_name,
     `input_tensor`). Spatial sizes below `min_size` raise; `None` spatial sizes
     are allowed unless the head flattens (`require_flatten`).
     """
+    if input_tensor is not None and not hasattr(input_tensor, "shape"):
+        raise ValueError(f"Argument `input_tensor` must be a tensor (e.g. keras.Input) or "
+                         f"None. Received: input_tensor={input_tensor!r}")
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     if input_shape is None:
@@ -259,7 +262,8 @@ def check_classes(classes, include_top):
         raise ValueError(
             f"Argument `include_top` must be True or False. Received: include_top={include_top!r}"
         )
-    if include_top and (not isinstance(classes, (int, np.integer)) or classes < 1):
+    if include_top and (isinstance(classes, bool) or not isinstance(classes, (int, np.integer))
+                        or classes < 1):
         raise ValueError(
             f"Argument `classes` must be a positive int. Received: classes={classes!r}"
         )

@@ -13,6 +13,8 @@ import inspect
 import warnings
 from typing import Callable, Optional
 
+import keras
+
 from kzoo.models import pretrained
 from kzoo.models import weights as weight_files
 
@@ -139,6 +141,14 @@ def check_builder_kwargs(entry, kwargs):
     A builder with `**kwargs` takes anything. Raises a `ValueError` (where
     calling the builder would raise a bare `TypeError`).
     """
+    if "classifier_activation" in kwargs:
+        try:
+            keras.activations.get(kwargs["classifier_activation"])
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"Argument `classifier_activation` must be None, the name of a Keras "
+                f"activation or a callable. Received: "
+                f"classifier_activation={kwargs['classifier_activation']!r}") from None
     parameters = inspect.signature(entry.builder).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return

@@ -4,6 +4,7 @@ of its gRPC API (`protocol="grpc"`, with the `tensorflow-serving-api` protos).""
 import base64
 import http.client
 import json
+import numbers
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -95,6 +96,10 @@ class Client:
         if protocol not in ("rest", "grpc"):
             raise ValueError(f"Argument `protocol` must be \"rest\" or \"grpc\". "
                              f"Received: protocol={protocol!r}")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, numbers.Real) or not 0 < timeout < float("inf")):
+            raise ValueError(f"Argument `timeout` must be a finite number of seconds > 0 or "
+                             f"None. Received: timeout={timeout!r}")
         self.protocol = protocol
         if protocol == "grpc":
             url = "127.0.0.1:8500" if url is None else url

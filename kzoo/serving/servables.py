@@ -256,8 +256,10 @@ def read_model_config(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"Model config file {path!r}: cannot read it ({e})") from None
-    return parse_model_config(text, where=f"Model config file {path!r}")
+        raise ValueError(f"Argument `model_config_file` (--model-config-file): model config "
+                         f"file {path!r}: cannot read it ({e})") from None
+    return parse_model_config(text, where=f"Argument `model_config_file` "
+                                          f"(--model-config-file): model config file {path!r}")
 
 
 class Registry:

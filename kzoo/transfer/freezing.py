@@ -178,6 +178,9 @@ def freeze(model, until=None, *, train_bn=False) -> list:
         >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     """
     _check_model(model)
+    if not isinstance(train_bn, bool):
+        raise ValueError(f"Argument `train_bn` must be True or False. "
+                         f"Received: train_bn={train_bn!r}")
     return set_boundary(model, _boundary(model, until), train_bn=train_bn)
 
 

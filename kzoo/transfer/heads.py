@@ -315,6 +315,11 @@ def classifier(base, classes, *, pooling="avg", dropout=0.0, hidden_units=None,
         >>> rgb = kzoo.transfer.classifier(base, 5, input_shape=(32, 32, 3))
     """
     _check_arguments(classes, pooling, dropout, hidden_units)
+    try:
+        keras.activations.get(activation)
+    except (ValueError, TypeError):
+        raise ValueError(f"Argument `activation` must be None, the name of a Keras activation "
+                         f"or a callable. Received: activation={activation!r}") from None
     features = feature_tensor(base)
     trunk = keras.Model(base.inputs[0], features)  # the feature layers, shared with `base`
     clash = sorted({layer.name for layer in trunk.layers}

@@ -16,6 +16,7 @@ an interrupted one resumes from its last completed epoch.
 
 import dataclasses
 import os
+import re
 from typing import Optional
 
 import keras
@@ -168,10 +169,20 @@ def _check_int(value, name, minimum, maximum=None):
                          f"Received: {name}={value!r}")
 
 
+def dataset_info(config):
+    """`kzoo.data.info` of `config.dataset`; its errors name `dataset` (--dataset), the
+    argument the user gave, not kzoo.data's `name`."""
+    try:
+        return data_info(config.dataset, classes=config.class_list())
+    except ValueError as e:
+        message = re.sub(r"([Aa]rgument) `name`", r"\1 `dataset` (--dataset)", str(e))
+        raise ValueError(message.replace("Received: name=", "Received: dataset=")) from None
+
+
 def load_data(config):
     """Train (the labelled subset), validation (held out first) and test arrays."""
     classes = config.class_list()
-    about = data_info(config.dataset, classes=classes)
+    about = dataset_info(config)
     images, labels, source = sources.load_arrays(config.dataset, "train", classes=classes)
     test_split = "test" if "test" in about["splits"] else "validation"
     test = sources.load_arrays(config.dataset, test_split, classes=classes)[:2]
@@ -218,7 +229,7 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
     config.check()
     if config.validation_size is None:
         # Recorded resolved, so a rerun compares like with like.
-        train_size = data_info(config.dataset, classes=config.class_list())["splits"]["train"]
+        train_size = dataset_info(config)["splits"]["train"]
         config = dataclasses.replace(
             config, validation_size=min(MAX_DEFAULT_VALIDATION, train_size // 10))
     run_dir.check_run_file(output_dir)

@@ -69,7 +69,9 @@ def test_finetune_writes_a_run_directory_with_the_base_lineage(tmp_path):
     model = keras.saving.load_model(os.path.join(run, "model.keras"))
     accuracy = (model.predict(images.astype("float32"), verbose=0).argmax(-1) == labels).mean()
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-9)
-    assert metrics["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
+    # 10 classes: chance is 0.1. Two head epochs at 1e-2, then two of phase 2 at a
+    # tenth of that (FULL_PHASE_LR_FACTOR): 0.22 here (0.3+ when phase 2 ran at 1e-2).
+    assert metrics["test_accuracy"] > 0.15
 
     # Published, the manifest entry carries the lineage; it is no `weights=` tag of lenet.
     root = tmp_path / "zoo"
