@@ -46,9 +46,6 @@ USAGE = 2  # click's usage errors
 # Rows of defects kzoo still has (the row stays as the contract wants it): strict xfail,
 # `(reason, run)`; run=False would be for a silent accept that goes on to train.
 DEFECTS = {
-    "decode-image-garbage": (
-        "kzoo.serving.decode_image (public) lets TensorFlow's InvalidArgumentError out for "
-        "bytes that are no image", True),
 }
 
 

@@ -63,9 +63,22 @@ def decode_image(image_bytes, shape):
     (the first frame of a GIF), an alpha channel dropped, converted to the
     model's channels with `tf.image.rgb_to_grayscale` / `grayscale_to_rgb`,
     then `tf.image.resize` (bilinear, no antialiasing) to `(height, width)`.
+
+    Raises:
+        ValueError: called eagerly on bytes that are no image of these formats (in a
+            graph, TensorFlow's error is raised when the graph runs).
     """
     height, width, channels = shape
-    image = tf.io.decode_image(image_bytes, channels=0, expand_animations=False)
+    if tf.executing_eagerly():
+        try:
+            image = tf.io.decode_image(image_bytes, channels=0, expand_animations=False)
+        except tf.errors.InvalidArgumentError as e:
+            head = bytes(tf.convert_to_tensor(image_bytes).numpy()[:16])
+            raise ValueError(f"Argument `image_bytes` must be an encoded PNG, JPEG, GIF or BMP "
+                             f"file ({e.message.splitlines()[0]}). Received: "
+                             f"image_bytes={head!r}...") from None
+    else:
+        image = tf.io.decode_image(image_bytes, channels=0, expand_animations=False)
     image = tf.cast(image, tf.float32)
     own = tf.shape(image)[-1]
     # Gray+alpha (2) or RGBA (4): drop the alpha channel.
