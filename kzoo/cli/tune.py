@@ -11,6 +11,7 @@ from kzoo.tuning import ALGORITHMS, search
 from kzoo.tuning import stages as stages_module
 from kzoo.tuning.search import PRECISIONS
 
+
 def _check_stages(value):
     """`--stages ''` names no stage (left out, one stage of --max-trials runs): refused."""
     if value is not None and not value.strip():
@@ -19,8 +20,9 @@ def _check_stages(value):
     return value
 
 
-#: Bounds of the count options, so that a typo is refused rather than searched for ever.
-MAX_TRIALS = 10_000
+#: Bounds of the count options, so that a typo is refused rather than searched for ever
+#: (the trials' is the API's, `kzoo.tuning.search`'s).
+MAX_TRIALS = stages_module.MAX_TRIALS
 MAX_WORKERS = 64
 #: Why `--strategy multi_worker` is not offered here, and what to use instead.
 NO_MULTI_WORKER = ("kzoo tune trains each trial in one process (KerasTuner); to search on "
