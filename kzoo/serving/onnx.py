@@ -9,6 +9,8 @@ input and outputs named as in `serving_default`. `Runner` runs the file through
 `onnxruntime` (not TensorFlow).
 """
 
+import contextlib
+import gc
 import os
 import re
 import warnings
@@ -116,6 +118,61 @@ def _rewrite_erfc(model):
         model.graph.node.extend(nodes)
 
 
+@contextlib.contextmanager
+def _fresh_node_protos():
+    """Keeps tf2onnx's graph optimizers from holding a copy of every weight per pass.
+
+    Each of the 30-odd passes clears and refills every node's `NodeProto` attributes
+    (`Node.update_proto`); under protobuf's upb runtime a cleared attribute's memory
+    stays in the message's arena, so each pass kept one more copy of every weight.
+    And with `catch_errors` each pass deep-copies the graph (to roll back a failing
+    pass), the replaced graph a cycle only the garbage collector frees. Here each
+    update starts from a new `NodeProto` (the old one and its arena freed) and each
+    pass ends with a collection. Measured on Inception-ResNet-v2 (54 M weights):
+    the conversion's peak went from 11.7 GB to 5.3 GB, now TensorFlow's own
+    freezing of the variables; the graph written is the same. Not thread-safe (it
+    patches tf2onnx's classes while the conversion runs), as tf2onnx is not.
+    """
+    from onnx import NodeProto
+    from tf2onnx import graph as tf2onnx_graph
+    from tf2onnx.optimizer.optimizer_base import GraphOptimizerBase
+
+    original = tf2onnx_graph.Node.update_proto
+
+    def update_proto(node, external_tensor_storage=None):
+        fresh = NodeProto()
+        for field, value in node._op.ListFields():
+            if field.name == "attribute":
+                continue
+            repeated = getattr(field, "is_repeated", None)  # protobuf ≥ 6; `label` before
+            if repeated is None:
+                repeated = field.label == field.LABEL_REPEATED
+            if repeated:
+                getattr(fresh, field.name).extend(value)
+            elif field.type == field.TYPE_MESSAGE:
+                getattr(fresh, field.name).CopyFrom(value)
+            else:
+                setattr(fresh, field.name, value)
+        node._op = fresh
+        return original(node, external_tensor_storage)
+
+    def optimize(optimizer, graph, iteration):
+        # The graph each pass replaced (tf2onnx deep-copies it first, to roll back a
+        # failing pass) is a cycle of objects: collected now, not passes later.
+        answer = original_optimize(optimizer, graph, iteration)
+        gc.collect()
+        return answer
+
+    original_optimize = GraphOptimizerBase.optimize
+    tf2onnx_graph.Node.update_proto = update_proto
+    GraphOptimizerBase.optimize = optimize
+    try:
+        yield
+    finally:
+        tf2onnx_graph.Node.update_proto = original
+        GraphOptimizerBase.optimize = original_optimize
+
+
 def convert(function, spec, path, *, opset=OPSET):
     """Writes the ONNX model of `function` (a `tf.function` of one input `spec`
     answering a dict of tensors) to `path`, the input named `spec.name` and each
@@ -132,8 +189,9 @@ def convert(function, spec, path, *, opset=OPSET):
     concrete = function.get_concrete_function(spec)
     keys = sorted(concrete.structured_outputs)  # the order of concrete.outputs (tf.nest)
     try:
-        model, _ = tf2onnx.convert.from_function(function, input_signature=[spec],
-                                                 opset=opset)
+        with _fresh_node_protos():
+            model, _ = tf2onnx.convert.from_function(function, input_signature=[spec],
+                                                     opset=opset)
     except Exception as e:  # noqa: BLE001 - tf2onnx raises many kinds
         message = " ".join(str(e).split())
         ops = sorted(set(re.findall(r"\b([A-Z][A-Za-z0-9]+)\b(?= op| is not supported)",
