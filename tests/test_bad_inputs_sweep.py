@@ -950,11 +950,6 @@ SERVER_CASES = [
      r"Request body of \d+ bytes exceeds the limit"),
 ]
 SERVER_DEFECTS = {
-    "instances-infinite": "silent accept: an infinite pixel (1e400 in JSON) is served, "
-                          "answering NaN probabilities with status 200",
-    "b64-not-an-image": "bytes that are no image give TensorFlow's 'Graph execution error: "
-                        "Detected at node map/while/decode_image...', naming neither the "
-                        "input 'image_bytes' nor the value",
 }
 
 

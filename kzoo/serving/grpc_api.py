@@ -41,7 +41,7 @@ import grpc
 import numpy as np
 
 from kzoo.serving.rest import (DEFAULT_SIGNATURE, RequestError, _dt_name, _shape_text,
-                               check_images, run_signature)
+                               check_inputs, run_signature)
 
 #: TF Serving's gRPC port (`kzoo serve --grpc-port`).
 DEFAULT_PORT = 8500
@@ -443,7 +443,7 @@ class GrpcServices:
         prediction = _Prediction(self.server.registry, raw, call)
         signature, arrays = prediction.signature, prediction.arrays
         # Encoded images over `kzoo serve --max-image-pixels`: refused before decoding.
-        check_images(signature, arrays, getattr(self.server, "max_image_pixels", None))
+        check_inputs(signature, arrays, getattr(self.server, "max_image_pixels", None))
         batcher = self.server.batcher
         start = time.perf_counter()
         if batcher is None or self.loop is None or not batcher.accepts(signature, arrays):

@@ -11,8 +11,9 @@ one-input signature takes `_numeric_request`, which decodes the numbers
 without building their nested lists; every other body, and every malformed
 one, takes `parse_request`, which answers the errors.
 
-`check_images` refuses encoded images above a pixel limit from their headers,
-before a signature decodes them (both protocols); `check_number` checks the
+`check_inputs` refuses encoded images above a pixel limit from their headers,
+before a signature decodes them, and in kzoo's exports non-finite pixels and
+bytes that are no image (both protocols); `check_number` checks the
 server's numeric options.
 """
 
@@ -374,11 +375,23 @@ def image_pixels(data):
     return fmt, width, height, frames
 
 
-def check_images(signature, arrays, max_pixels):
-    """Refuses (400) a request whose string inputs hold an encoded image of more than
-    `max_pixels` pixels (width × height × frames, from its header: a few KB of PNG can
-    decode to gigabytes), before the signature decodes any; 0 or None: no limit."""
-    if not max_pixels:
+def check_inputs(signature, arrays, max_pixels):
+    """Refuses (400) what would make a kzoo export answer nonsense or a server decode
+    gigabytes, before the signature runs: in a kzoo export, a non-finite pixel (JSON's
+    1e400 parses as infinity) and a string value that is no PNG, JPEG, GIF, BMP or
+    WebP image; in any signature, an encoded image of more than `max_pixels` pixels
+    (width × height × frames, from its header: a few KB of PNG can decode to
+    gigabytes; 0 or None: no limit)."""
+    if signature.kzoo_export:
+        for name, spec in signature.inputs.items():
+            array = arrays.get(name)
+            if (array is None or not spec.dtype.is_floating or not array.size
+                    or np.isfinite(array).all()):
+                continue
+            index = np.argwhere(~np.isfinite(array))[0]
+            raise _bad(f"input {name!r}: expected finite numbers (pixels 0-255), got "
+                       f"{array[tuple(index)]} at index {index.tolist()}")
+    if not signature.string_inputs or not (max_pixels or signature.kzoo_export):
         return
     for name in signature.string_inputs:
         for i, value in enumerate(arrays[name].reshape(-1).tolist()):
@@ -389,10 +402,14 @@ def check_images(signature, arrays, max_pixels):
             except RequestError as e:
                 raise _bad(f"input {name!r}, value {i}: {e.message}") from None
             if info is None:
+                if signature.kzoo_export:
+                    raise _bad(f"input {name!r}, value {i}: {len(value)} bytes that are not "
+                               f"a PNG, JPEG, GIF, BMP or WebP image (they start "
+                               f"{value[:12]!r})")
                 continue
             fmt, width, height, frames = info
             pixels = width * height * frames
-            if pixels > max_pixels:
+            if max_pixels and pixels > max_pixels:
                 size = f"{width}x{height}" + (f"x{frames} frames" if frames > 1 else "")
                 raise _bad(f"input {name!r}, value {i}: a {size} {fmt} image has {pixels} "
                            f"pixels, more than the server's limit of {max_pixels} "

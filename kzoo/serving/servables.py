@@ -119,13 +119,17 @@ def _as_dict(message):
 class Signature:
     """One callable signature: its input specs, output names and the function."""
 
-    def __init__(self, name, function):
+    def __init__(self, name, function, kzoo_export=False):
         self.name = name
         self.function = function
+        # A kzoo export's inputs are raw pixels or encoded images: `rest.check_inputs`
+        # refuses non-finite pixels and bytes that are no image before the model runs
+        # (another SavedModel's inputs pass as TF Serving passes them).
+        self.kzoo_export = kzoo_export
         _, kwargs = function.structured_input_signature
         self.inputs = dict(sorted(kwargs.items()))
         self.outputs = sorted(function.structured_outputs)
-        # The string inputs, whose encoded images `rest.check_images` checks.
+        # The string inputs, whose encoded images `rest.check_inputs` checks.
         self.string_inputs = [key for key, spec in self.inputs.items()
                               if spec.dtype.name == "string"]
         # Whether every input has a fully known shape after the batch axis (what
@@ -146,7 +150,10 @@ class Servable:
         self.mtime = os.path.getmtime(os.path.join(path, "saved_model.pb"))
         self.stamp = None  # `version_stamp` of the files loaded (set by `Registry`)
         self._loaded = tf.saved_model.load(path)
-        self.signatures = {key: Signature(key, fn)
+        from kzoo.serving.export import is_export
+
+        kzoo_export = is_export(path)
+        self.signatures = {key: Signature(key, fn, kzoo_export)
                            for key, fn in self._loaded.signatures.items()}
         #: The SignatureDefMap proto (gRPC's GetModelMetadata) and its JSON form (REST's).
         self.signature_def_map = _signature_def_map(path)

@@ -65,7 +65,7 @@ from kzoo.serving.batching import Batcher
 from kzoo.serving.metrics import METRICS_PATH, Metrics
 from kzoo.serving.rest import _CODES as _STATUS_CODES
 from kzoo.serving.rest import (DEFAULT_MAX_IMAGE_PIXELS, RequestError, _answer_bytes, _bad,
-                               _error_payload, _numeric_request, _parse_json, check_images,
+                               _error_payload, _numeric_request, _parse_json, check_inputs,
                                check_number, format_answer, metadata, parse_request,
                                run_signature, status)
 from kzoo.serving.servables import (Registry, Servable, Signature, is_complete_version,
@@ -475,13 +475,15 @@ class _Handler:
             else:
                 signature, arrays, row_format = await self._call(parse_request, servable,
                                                                  parsed)
-            # Encoded images over the pixel limit are refused before anything decodes them.
-            if signature.string_inputs and self.server.max_image_pixels:
-                if small:
-                    check_images(signature, arrays, self.server.max_image_pixels)
-                else:
-                    await self._call(check_images, signature, arrays,
-                                     self.server.max_image_pixels)
+        # Non-finite pixels, bytes that are no image and images over the pixel limit
+        # are refused before anything decodes or runs them.
+        if signature.kzoo_export or (signature.string_inputs
+                                     and self.server.max_image_pixels):
+            if small:
+                check_inputs(signature, arrays, self.server.max_image_pixels)
+            else:
+                await self._call(check_inputs, signature, arrays,
+                                 self.server.max_image_pixels)
         batcher = self.server.batcher
         metrics = self.server.metrics
         if batcher is None or not batcher.accepts(signature, arrays):
@@ -598,7 +600,7 @@ class ModelServer:
         _check_server_options(port=port, grpc_port=grpc_port, max_body=max_body,
                               poll=poll, config_poll=config_poll,
                               max_image_pixels=max_image_pixels, workers=workers)
-        # The most pixels of one encoded image in a request (`rest.check_images`; 0: any).
+        # The most pixels of one encoded image in a request (`rest.check_inputs`; 0: any).
         self.max_image_pixels = int(max_image_pixels)
         # Either every model under `base`, or the models of TF Serving's model config
         # file, re-read every `config_poll` s when it changed (0: never).

@@ -249,7 +249,13 @@ def _bad_predicts(images):
          "the set {class_names,classes,probabilities}."),
         ("repeated output", changed(lambda r: r.output_filter.extend(["classes", "classes"])),
          invalid, "duplicate output tensor alias: classes"),
-        ("not an image", not_an_image, invalid, None),
+        ("not an image", not_an_image, invalid,
+         "input 'image_bytes', value 0: 12 bytes that are not a PNG, JPEG, GIF, BMP or WebP "
+         "image (they start b'not an image')"),
+        ("infinite pixel", _request(np.where(np.arange(784).reshape(1, 28, 28, 1) == 5,
+                                             np.inf, 0.0).astype("float32")), invalid,
+         "input 'images': expected finite numbers (pixels 0-255), got inf at index "
+         "[0, 0, 5, 0]"),
     ]
 
 
