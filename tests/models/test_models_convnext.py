@@ -125,7 +125,7 @@ def references(tmp_path_factory):
     def get(name, kwargs):
         key = (name, repr(sorted(kwargs.items())))
         if key not in cache:
-            keras.backend.clear_session()  # fresh-session names for the unnamed layers
+            keras.backend.clear_session(free_memory=False)  # fresh-session names for the unnamed layers
             model = KERAS_BUILDERS[name](weights=None, **kwargs)
             table = layer_table(model)
             _randomize(model, seed=len(cache))
@@ -134,7 +134,7 @@ def references(tmp_path_factory):
             x = rng.uniform(0, 255, (2, *kwargs["input_shape"])).astype("float32")
             cache[key] = Reference(name, kwargs, table, model.count_params(), path, x,
                                    _outputs(model, x))
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)
         return cache[key]
 
     return get
@@ -202,7 +202,7 @@ def test_presets_are_keras_applications_urls_and_hashes(monkeypatch, tmp_path):
 ])
 def test_legacy_file_loads_with_keras_applications_layer_names(references, kwargs, conv_impl):
     ref = references("convnext_tiny", kwargs)
-    keras.backend.clear_session()  # fresh-session names, as the reference's
+    keras.backend.clear_session(free_memory=False)  # fresh-session names, as the reference's
     # Whatever the model's name, its layers keep keras.applications' names (its files' groups).
     model = kzoo.create_model("convnext_tiny", weights=ref.path, name="my_convnext",
                               conv_impl=conv_impl, **kwargs)
@@ -225,7 +225,7 @@ def test_imagenet_fetches_the_keras_applications_file(references, monkeypatch, k
         return ref.path  # stands in for the download
 
     monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     model = kzoo.create_model("convnext_tiny", weights="imagenet", conv_impl=conv_impl,
                               **kwargs)
     assert calls == [("convnext_tiny_notop.h5",
@@ -253,7 +253,7 @@ def test_imagenet_with_top_asks_for_keras_applications_file(monkeypatch, name):
         warnings.simplefilter("ignore")
         with pytest.raises(StopIteration):
             KERAS_BUILDERS[name](weights="imagenet")
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         with pytest.raises(weight_files.WeightsDownloadError):
             kzoo.create_model(name, weights="imagenet")
     assert calls == expected == [(f"{name}.h5", f"{keras_convnext.BASE_WEIGHTS_PATH}{name}.h5",
@@ -271,11 +271,11 @@ def test_imagenet_with_top_asks_for_keras_applications_file(monkeypatch, name):
 def test_same_layer_table_as_keras_applications(name, kwargs):
     # The table does not depend on the input size (the head pools globally): build small.
     kwargs = {"input_shape": (32, 32, 3), **kwargs}
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     expected = KERAS_BUILDERS[name](weights=None, **kwargs)
     expected_names = [layer.name for layer in expected.layers]
     expected_count = expected.count_params()
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     model = kzoo.create_model(name, **kwargs)
     assert [row[0] for row in _kzoo_table(model)] == expected_names
     assert model.count_params() == expected_count
@@ -305,11 +305,11 @@ def test_im2col_equals_native_in_training_and_inference(rng):
 @pytest.mark.heavy
 def test_drop_path_rate_builds_keras_applications_schedule(rng):
     kwargs = {"input_shape": (32, 32, 3), "classes": 5}
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     expected = keras_convnext.ConvNeXt(depths=[3, 3, 9, 3], projection_dims=[96, 192, 384, 768],
                                        drop_path_rate=0.3, name="convnext_tiny", weights=None,
                                        **kwargs)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     model = kzoo.create_model("convnext_tiny", drop_path_rate=0.3, name="regularized", **kwargs)
     assert [layer.name for layer in model.layers] == [layer.name for layer in expected.layers]
     drops = [layer for layer in model.layers if isinstance(layer, DropPath)]

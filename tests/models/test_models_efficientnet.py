@@ -142,7 +142,7 @@ def references(tmp_path_factory):
     def get(name, kwargs):
         key = (name, repr(sorted(kwargs.items())))
         if key not in cache:
-            keras.backend.clear_session()  # fresh-session names (see the layer table test)
+            keras.backend.clear_session(free_memory=False)  # fresh-session names (see the layer table test)
             model = KERAS_BUILDERS[name](weights=None, **kwargs)
             table = layer_table(model)
             randomize_statistics(model, seed=len(cache))
@@ -158,7 +158,7 @@ def references(tmp_path_factory):
                 ref.corrected = _outputs(model, x)
                 _set_normalization(model, NORMALIZATION_MEAN, NORMALIZATION_VARIANCE)
             cache[key] = ref
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)
         return cache[key]
 
     return get
@@ -201,7 +201,7 @@ def test_the_fifteen_models_are_registered():
 ])
 def test_keras_applications_layer_table_and_legacy_file(references, name, kwargs):
     ref = references(name, kwargs)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     model = kzoo.create_model(name, weights=ref.path, **kwargs)
     # Every layer is compared, in order: its name and its weights' names and shapes.
     # keras.applications leaves its input and preprocessing layers unnamed; in a fresh session
@@ -231,10 +231,10 @@ def test_keras_applications_layer_table_and_legacy_file(references, name, kwargs
 def test_same_layer_table_as_keras_applications(name, kwargs):
     # The table does not depend on the input size (the head pools globally): build small.
     kwargs = {"input_shape": (32, 32, 3), **kwargs}
-    keras.backend.clear_session()  # fresh-session names, as in the test above
+    keras.backend.clear_session(free_memory=False)  # fresh-session names, as in the test above
     expected = KERAS_BUILDERS[name](weights=None, **kwargs)
     expected_table = layer_table(expected)
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     model = kzoo.create_model(name, **kwargs)
     assert layer_table(model) == expected_table
     assert model.count_params() == expected.count_params()
@@ -333,9 +333,9 @@ def _imagenet_models(monkeypatch, name, stand_in, **kwargs):
         patch.setattr(keras.utils, "get_file", fake_get_file(kzoo_calls))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            keras.backend.clear_session()  # both in a fresh session: the same auto-names
+            keras.backend.clear_session(free_memory=False)  # both in a fresh session: the same auto-names
             expected = KERAS_BUILDERS[name](weights="imagenet", **kwargs)
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)
             model = kzoo.create_model(name, weights="imagenet", **kwargs)
     assert len(keras_calls) == 1 and kzoo_calls == keras_calls
     return expected, model, kzoo_calls[0]

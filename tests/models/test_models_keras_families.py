@@ -59,7 +59,7 @@ def test_legacy_file_loads_to_keras_outputs_and_im2col_agrees(name, tmp_path, rn
             assert actual.shape == expected.shape
             # Features without the top are large (randomized statistics): relative there.
             np.testing.assert_allclose(actual, expected, atol=ATOL, rtol=ATOL)
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
 
 @pytest.mark.heavy
@@ -150,7 +150,7 @@ def test_imagenet_asks_get_file_what_keras_applications_asks(monkeypatch, name):
             kzoo.create_model(name, weights="imagenet", include_top=include_top,
                               input_shape=shape)
         assert calls[0] == expected
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
 
 
 @pytest.mark.heavy

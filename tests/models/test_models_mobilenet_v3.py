@@ -36,10 +36,10 @@ def _variants(name):
 def test_same_layers_and_parameter_count_as_keras_applications(name, kwargs):
     # Counts do not depend on the input size (the head pools globally): build small.
     kwargs = {"input_shape": (32, 32, 3), **kwargs}
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     expected = KERAS_BUILDERS[name](weights=None, **kwargs)
     expected_table = layer_table(expected)
-    keras.backend.clear_session()  # the same fresh-session names for the unnamed layers
+    keras.backend.clear_session(free_memory=False)  # the same fresh-session names for the unnamed layers
     model = kzoo.create_model(name, **kwargs)
     assert model.count_params() == expected.count_params()
     assert layer_table(model) == expected_table
