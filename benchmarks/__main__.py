@@ -4,7 +4,7 @@ import importlib
 import sys
 
 BENCHMARKS = ["im2col_speed", "fashion_mnist_accuracy", "transfer", "serving", "export", "tuning",
-              "speed"]
+              "speed", "roofline"]
 
 
 def main():

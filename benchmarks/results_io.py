@@ -9,12 +9,13 @@ import re
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
 
-def write_results(name, results, markdown):
-    """Writes `results/<name>.json` and `results/<name>.md` atomically."""
+def write_results(name, results, markdown, results_dir=RESULTS_DIR):
+    """Writes `<results_dir>/<name>.json` and `.md` atomically (`results/` by default)."""
     from kzoo.utils import io  # imports TensorFlow (through kzoo): only when writing
 
-    io.write_json(os.path.join(RESULTS_DIR, f"{name}.json"), results)
-    io.write_text(os.path.join(RESULTS_DIR, f"{name}.md"), markdown)
+    os.makedirs(results_dir, exist_ok=True)
+    io.write_json(os.path.join(results_dir, f"{name}.json"), results)
+    io.write_text(os.path.join(results_dir, f"{name}.md"), markdown)
 
 
 # The vector extensions that decide how fast TensorFlow's CPU kernels run here.

@@ -523,6 +523,148 @@ def test_machine_records_the_cpu_and_machine_text_names_it():
     assert set(m["isa"]) <= set(flags)
 
 
+# ---- The roofline benchmark (issue 31): its report code on made-up numbers.
+
+from benchmarks import roofline  # noqa: E402
+
+
+def test_roofline_rates_count_three_forward_passes_against_the_matmul_rate():
+    r = roofline.rates(256, 10_000_000, {"memory": 0.5, "pipeline": 0.64, "input": 0.25},
+                       matmul_gflops=100.0)
+    assert r["memory"]["images_per_s"] == 512.0 and r["memory"]["step_ms"] == 500.0
+    assert r["memory"]["gflops"] == pytest.approx(3 * 10e6 * 512 / 1e9)
+    assert r["memory"]["fraction_of_matmul"] == pytest.approx(0.1536, abs=1e-4)
+    assert r["pipeline"]["images_per_s"] == 400.0
+    assert r["input"]["images_per_s"] == 1024.0 and r["input_headroom"] == 2.0
+
+
+def test_roofline_nominal_peak_from_cpuinfo():
+    text = "model name\t: X\ncpu MHz\t\t: 2500.000\nflags\t\t: fpu avx avx2 fma\n"
+    peak = roofline.nominal_peak(text, cpus=2)
+    assert peak["gflops"] == 2 * 2.5 * 8 * 2 * 2 and peak["lanes"] == 8 and peak["fma"]
+    assert roofline.nominal_peak("flags : avx512f fma\ncpu MHz : 1000\n", cpus=1)["lanes"] == 16
+    assert roofline.nominal_peak("no clock here\n") is None
+
+
+def test_roofline_profile_categories_and_breakdown():
+    layers = {"layer1_bn": "BatchNormalization", "layer1_conv": "Conv2D",
+              "layer1_pool": "MaxPooling2D", "layer1_relu": "ReLU"}
+    p = "StatefulPartitionedCall/gradient_tape/resnet9_1/"
+    cases = [("Conv2DBackpropFilter", p + "layer1_conv_1/convolution/Conv2DBackpropFilter",
+              "convolution"),
+             ("Mul", p + "layer1_bn_1/mul_6/Mul", "batchnorm"),
+             ("FusedBatchNormGradV3", "StatefulPartitionedCall/x/FusedBatchNormGradV3",
+              "batchnorm"),
+             ("MaxPoolGrad", p + "layer1_pool_1/MaxPool2d/MaxPoolGrad", "pooling"),
+             ("ReluGrad", p + "layer1_relu_1/ReluGrad", "elementwise"),
+             ("AddN", "StatefulPartitionedCall/AddN_15", "elementwise"),
+             ("AssignSubVariableOp", "StatefulPartitionedCall/sgd/AssignSubVariableOp_3",
+              "optimizer"),
+             ("LogSoftmax", "StatefulPartitionedCall/compile_loss/x/LogSoftmax", "loss"),
+             ("Dataset", "Iterator::Root::Prefetch", "input"),
+             ("Pad", "zero_padding2d_1/Pad", "input"),  # the augmentation, in tf.data's map
+             ("Bitcast", "StatefulPartitionedCall/Bitcast", "other")]
+    for op_type, name, category in cases:
+        assert roofline.categorize(op_type, name, layers) == category, name
+    data = json.dumps([{"cols": [{"id": i} for i in (
+        "rank", "host_or_device", "type", "operation", "occurrences", "total_time",
+        "avg_time", "total_self_time")],
+        "rows": [{"c": [{"v": 1}, {"v": "Host"}, {"v": t}, {"v": n}, {"v": 2}, {"v": us},
+                        {"v": 0}, {"v": us}]}
+                 for t, n, us in [("IDLE", "IDLE", 9e9),
+                                  ("Conv2D", p + "layer1_conv_1/Conv2D", 6000.0),
+                                  ("Mul", p + "layer1_bn_1/mul", 3000.0),
+                                  ("Dataset", "Iterator::Root", 1000.0)]]}])
+    ops = roofline.parse_op_stats(data)
+    assert [o[0] for o in ops] == ["Conv2D", "Mul", "Dataset"]  # the idle row left out
+    b = roofline.breakdown(ops, layers, steps=2, wall_seconds=0.012)
+    assert b["wall_ms_per_step"] == 6.0 and b["op_self_ms_per_step"] == 5.0
+    assert b["unaccounted_ms_per_step"] == 1.0
+    assert b["categories"]["convolution"] == {"ms_per_step": 3.0, "share": 0.6,
+                                              "top_op_types": ["Conv2D"]}
+    assert b["categories"]["batchnorm"]["share"] == 0.3
+    assert roofline.breakdown(ops, layers, 2, 0.008)["unaccounted_ms_per_step"] is None
+
+
+def roofline_results(fraction_scale=1.0):
+    def row(name, batch, flops, memory_s):
+        out = {"model": name, "registered": name, "builder_kwargs": {},
+               "input_shape": [28, 28, 1], "batch": batch, "params": 1000,
+               "forward_flops": flops, "optimizer": "adam", "augment": "flip",
+               "steps_timed": {"memory": 10, "pipeline": 10, "input": 16}}
+        return {**out, **roofline.rates(batch, flops, {"memory": memory_s,
+                                                       "pipeline": 1.25 * memory_s,
+                                                       "input": 2 * memory_s}, 50.0)}
+
+    rows = [row("lenet", 128, 4_586_000, 0.01),
+            row("resnet9", 256, 34_400_000, 0.9 / fraction_scale)]
+    breakdown = roofline.breakdown([("Conv2D", "StatefulPartitionedCall/m/c_1/Conv2D", 2, 9e4)],
+                                   {}, 2, 0.1)
+    return {"benchmark": "roofline",
+            "settings": {"models": ["lenet", "resnet9"], "rounds": 5, "steps": 10,
+                         "matmul_sizes": [2048], "stream_elements": 2**26, "batch_size": None,
+                         "jit_compile": False, "profile_models": ["resnet9"],
+                         "profile_steps": 5, "intra_op_threads": 0, "inter_op_threads": 0,
+                         "op_determinism": True, "quick": False},
+            "machine": {"cpus": 2, "cpu": "Some CPU", "isa": ["avx2"], "python": "3",
+                        "tensorflow": "2"},
+            "nominal_peak": {"gflops": 160.0, "cores": 2, "mhz": 2500.0, "lanes": 8,
+                             "fma": True, "assumed_fma_units": 2},
+            "matmul": [{"n": 2048, "best_ms": 343.6, "median_ms": 400.0, "gflops": 50.0,
+                        "median_gflops": 42.95, "runs": 10}],
+            "matmul_gflops": 50.0,
+            "stream": {"elements": 2**26, "bytes": 8 * 2**26, "best_ms": 100.0,
+                       "gb_per_s": 5.37, "median_gb_per_s": 5.0, "runs": 15},
+            "models": rows,
+            "profiles": [{**breakdown, "batch1_step_ms": 12.5, "model": "resnet9",
+                          "batch": 256}],
+            "verdict": roofline.verdict(rows, 50.0), "seconds": 200.0}
+
+
+@pytest.mark.parametrize("scale, met", [(1.0, False), (3.0, True)])
+def test_roofline_report_and_verdict_from_the_numbers(tmp_path, scale, met):
+    results = roofline_results(scale)
+    v = results["verdict"]
+    fraction = 3 * 34.4e6 * 256 / (0.9 / scale) / 1e9 / 50.0
+    assert v["met"] is met and v["fraction"] == pytest.approx(fraction, abs=1e-4)
+    md = roofline.to_markdown(results)
+    assert f"the goal of 0.6 is {'met' if met else 'not met'}" in md
+    assert "| float32 matmul 2048×2048 | 50.0 GFLOP/s (343.6 ms) | 43.0 GFLOP/s | 10 |" in md
+    assert "Nominal float32 peak: 160.0 GFLOP/s" in md and "reaches 0.31 of it" in md
+    assert "| `lenet` | 28×28×1 | 128 | 4.6 | 10.0 | 12800 | 176.10 | 3.522 | 10240 | " \
+           "6400 (flip) |" in md
+    assert "Input a bottleneck" in md and ": lenet, resnet9." in md
+    assert "| convolution and matmul (forward and backward) | 45.0 | 100.0% | Conv2D |" in md
+    assert "wall − ops: 5.0 ms" in md and "takes 12.5 ms" in md
+    assert "smoke run" not in md
+    assert "smoke run" in roofline.to_markdown(
+        {**results, "settings": {**results["settings"], "quick": True}})
+    # The docs page renders the results file; a placeholder table while there is none.
+    assert "No results yet" in roofline.docs_markdown(str(tmp_path))
+    (tmp_path / "roofline.json").write_text(json.dumps(results))
+    docs_md = roofline.docs_markdown(str(tmp_path))
+    assert "\n|---|" in docs_md and "### The machine's limits" in docs_md
+
+
+def test_roofline_rejects_unknown_models(capsys):
+    with pytest.raises(SystemExit):
+        roofline.main(["--models", "lenet,vgg99"])
+    assert "unknown model(s) ['vgg99']" in capsys.readouterr().err
+
+
+# Heavy (a minute or two on 2 cores): a smoke run end to end, into a temporary folder.
+@pytest.mark.heavy
+def test_roofline_smoke_run_writes_its_files(tmp_path):
+    results = roofline.main(["--quick", "--models", "lenet", "--profile-models", "lenet",
+                             "--matmul-sizes", "256", "--stream-elements", "65536",
+                             "--output-dir", str(tmp_path)])
+    assert results["models"][0]["memory"]["images_per_s"] > 0
+    assert results["profiles"][0]["categories"]["convolution"]["ms_per_step"] > 0
+    written = json.loads((tmp_path / "roofline.json").read_text())
+    assert written["settings"]["quick"] is True
+    assert "smoke run" in (tmp_path / "roofline.md").read_text()
+
+
 # ---- The docs' benchmark pages: each benchmark's docs_markdown() renders its shipped
 # results files with its own report code (scripts/mkdocs_hooks.py calls it at build time).
 
@@ -538,7 +680,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Each page of docs/benchmarks/ and the benchmark whose tables it shows.
 DOCS_PAGES = {"im2col.md": "im2col_speed", "speed.md": "speed",
               "accuracy.md": "fashion_mnist_accuracy", "transfer.md": "transfer",
-              "serving.md": "serving", "export.md": "export", "tuning.md": "tuning"}
+              "serving.md": "serving", "export.md": "export", "tuning.md": "tuning",
+              "roofline.md": "roofline"}
 
 
 def load_hooks():
