@@ -316,9 +316,44 @@ def _dataset_images(name, split, shape, limit=None, seed=0, classes=None):
     return _fit_images(images, shape, f"the images of {name!r}"), np.asarray(labels)
 
 
+def _flat_folder_images(path, shape):
+    """The images of a folder without class subfolders (calibration needs no labels): a
+    seeded sample of `CALIBRATION_IMAGES` of its image files, decoded and resized to
+    `shape` as `predict_images` does; None when `path` is no such folder (a dataset name,
+    a folder of class subfolders or of splits)."""
+    from kzoo.data.folders import IMAGE_EXTENSIONS
+
+    if not os.path.isdir(path) or len(shape) != 3 or None in shape:
+        return None
+    entries = sorted(os.listdir(path))
+    if any(os.path.isdir(os.path.join(path, e)) and not e.startswith(".") for e in entries):
+        return None
+    files = [e for e in entries if e.lower().endswith(IMAGE_EXTENSIONS)]
+    if not files:
+        raise ValueError(f"Argument `calibration_data` (--calibration-data): the folder "
+                         f"{path!r} holds no image files ({', '.join(IMAGE_EXTENSIONS)}) and "
+                         f"no class subfolders. Received: calibration_data={path!r}")
+    if len(files) > CALIBRATION_IMAGES:
+        index = np.sort(np.random.default_rng(0).choice(len(files), CALIBRATION_IMAGES,
+                                                        replace=False))
+        files = [files[i] for i in index]
+    images = []
+    for name in files:
+        with open(os.path.join(path, name), "rb") as f:
+            data = f.read()
+        try:
+            images.append(decode_image(tf.constant(data), tuple(shape)).numpy())
+        except ValueError as e:
+            raise ValueError(f"Argument `calibration_data` (--calibration-data): cannot read "
+                             f"{os.path.join(path, name)!r} ({e}). Received: "
+                             f"calibration_data={path!r}") from None
+    return np.stack(images).astype(np.float32)
+
+
 def _calibration_images(calibration_data, info, shape):
     """The images int8 quantization is calibrated on: `calibration_data` (an array of
-    images, a dataset name or a folder of images) or the source's training data."""
+    images, a dataset name, a folder of images or of class subfolders) or the source's
+    training data."""
     classes = None
     if calibration_data is None:
         classes = info.get("dataset_classes")  # the run's own training data: its classes
@@ -330,6 +365,9 @@ def _calibration_images(calibration_data, info, shape):
                 "None")
         calibration_data = info["dataset"]
     if isinstance(calibration_data, (str, os.PathLike)):
+        flat = _flat_folder_images(os.fspath(calibration_data), shape)
+        if flat is not None:
+            return flat
         try:
             images, _ = _dataset_images(os.fspath(calibration_data), "train", shape,
                                         limit=CALIBRATION_IMAGES, classes=classes)
@@ -713,7 +751,10 @@ def _remove_stale_tmp(parent):
         if not name.startswith(TMP_PREFIX) or os.path.islink(tmp) or not os.path.isdir(tmp):
             continue
         marker = _read_info(os.path.join(tmp, TMP_MARKER))
-        if marker is None or not isinstance(marker.get("pid"), int) or marker["pid"] < 1:
+        if marker is None:
+            _remove_unmarked_tmp(tmp)
+            continue
+        if not isinstance(marker.get("pid"), int) or marker["pid"] < 1:
             continue
         started = marker.get("started")
         age = time.time() - (started if isinstance(started, (int, float)) else 0)
@@ -728,6 +769,30 @@ def _remove_stale_tmp(parent):
             except OSError:
                 continue  # keep the leftover, and the version in it, rather than lose it
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: An export's temporary folder gets its marker at once: one still without it this many
+#: seconds after it was made is the leftover of an export killed between the two.
+UNMARKED_TMP_SECONDS = 2.0
+
+
+def _remove_unmarked_tmp(tmp):
+    """Removes `tmp` when it is what an export killed as it began leaves: an empty folder,
+    or one holding only an empty marker file, older than `UNMARKED_TMP_SECONDS`. Anything
+    else without kzoo's marker is never touched (and `os.rmdir` only removes an empty
+    folder)."""
+    try:
+        names = os.listdir(tmp)
+        marker = os.path.join(tmp, TMP_MARKER)
+        if names not in ([], [TMP_MARKER]) or (names and os.path.getsize(marker)):
+            return
+        if time.time() - os.stat(tmp).st_mtime < UNMARKED_TMP_SECONDS:
+            return  # an export that is just starting
+        if names:
+            os.remove(marker)
+        os.rmdir(tmp)
+    except OSError:
+        pass
 
 
 def _make_readable(directory):

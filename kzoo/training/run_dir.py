@@ -83,6 +83,12 @@ def _check_path(output_dir):
     return output_dir
 
 
+def _contents(path):
+    """The names in folder `path` but the temporary files of atomic writes: a start killed
+    before its `run.json` was written leaves only such a file (`start` removes it)."""
+    return [name for name in os.listdir(path) if not io.TMP_FILE.fullmatch(name)]
+
+
 def started(path):
     """Whether a run got as far as training (a checkpoint, history or metrics exists)."""
     return any(os.path.exists(os.path.join(path, name))
@@ -117,7 +123,7 @@ def prepare(output_dir, config_dict, *, overwrite=False, dry_run=False, defaults
     """
     kind = kind or config_kind(config_dict)
     output_dir = _check_path(output_dir)
-    if not os.path.isdir(output_dir) or not os.listdir(output_dir):
+    if not os.path.isdir(output_dir) or not _contents(output_dir):
         return NEW
     run = read_run(output_dir)
     if run is None:
@@ -160,8 +166,19 @@ def start(output_dir, record):
     The record gets its `kind` (`config_kind` of its configuration) when it names none.
     """
     os.makedirs(output_dir, exist_ok=True)
+    tidy(output_dir)
     record = {"kind": record.get("kind") or config_kind(record["config"]), **record}
     io.write_json(os.path.join(output_dir, RUN_FILE), record)
+
+
+def tidy(output_dir):
+    """Removes what a killed session of a run left that no session reads: the temporary
+    files of its atomic writes and, once the run is finished (`metrics.json` written), the
+    checkpoint its end was killed before dropping. `start` and a rerun of a finished run
+    call it."""
+    io.remove_temporary_files(output_dir)
+    if os.path.isfile(os.path.join(output_dir, METRICS_FILE)):
+        shutil.rmtree(os.path.join(output_dir, CHECKPOINT_DIR), ignore_errors=True)
 
 
 def damaged(path, problem, advice):

@@ -224,7 +224,9 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
                              defaults=TrainConfig.defaults())
     if status == run_dir.FINISHED:
         run_dir.say(f"{output_dir} is a finished run; its metrics:")
-        return run_dir.read_metrics(output_dir)
+        metrics = run_dir.read_metrics(output_dir)
+        run_dir.tidy(output_dir)
+        return metrics
     if status == run_dir.RESUME:
         check_resume(output_dir)  # a lost checkpoint: refused before anything is touched
 

@@ -236,7 +236,9 @@ def finetune(config, output_dir, *, overwrite=False, export=False, callbacks=(),
     status = run_dir.prepare(output_dir, config.to_dict(), overwrite=overwrite, dry_run=True)
     if status == run_dir.FINISHED:
         run_dir.say(f"{output_dir} is a finished run; its metrics:")
-        return run_dir.read_metrics(output_dir)
+        metrics = run_dir.read_metrics(output_dir)
+        run_dir.tidy(output_dir)
+        return metrics
     if status == run_dir.RESUME:
         fitting.check_resume(output_dir)  # a lost checkpoint: refused before anything is touched
     data = load_data(config)

@@ -237,6 +237,55 @@ def read_records(stage_dir):
     return records
 
 
+def retry_unfinished_trials(oracle):
+    """Queues for a rerun exactly the trials a reloaded oracle holds as started, not ended.
+
+    KerasTuner starts a trial by writing its `trial.json` (status RUNNING),
+    then `oracle.json` (which lists it as ongoing), and ends one by writing
+    both again, `oracle.json` still listing it as ongoing (it is dropped from
+    the list after that write); on reload it reruns the trials listed as
+    ongoing. So a search killed between the two writes of a start left a
+    RUNNING trial the oracle does not list, which KerasTuner counts against
+    `max_trials` but never runs (the search ended a trial short), and one
+    killed just after an end reran that ended trial. Here a RUNNING trial is
+    queued and an ended one (in the oracle's `end_order`) unqueued. Only a
+    chief's or a single process's oracle is reloaded from disk (a worker's is
+    the chief's, over gRPC): others are left alone.
+    """
+    queue = getattr(oracle, "_retry_queue", None)
+    if not isinstance(oracle, keras_tuner.Oracle) or not isinstance(queue, list):
+        return
+    ended = set(getattr(oracle, "end_order", None) or ())
+    queue[:] = [trial_id for trial_id in queue if trial_id not in ended]
+    ongoing = {trial.trial_id for trial in oracle.ongoing_trials.values()}
+    for trial_id, trial in sorted(oracle.trials.items()):
+        if (trial.status == "RUNNING" and trial_id not in ended and trial_id not in queue
+                and trial_id not in ongoing):
+            queue.append(trial_id)
+
+
+def _resumable(tuner):
+    """Makes a new or reloaded tuner's project resume whatever kills the search.
+
+    KerasTuner reloads a project only when the tuner's own state file
+    (`tuner0.json`) exists, and writes it first when the first trial has
+    ended: a search killed before that, even just after its oracle recorded
+    trial 0 as ended, ran trial 0 again with new values, losing it. The file
+    is written here, before any trial (an oracle saved without it is
+    reloaded first), and unfinished trials are queued
+    (`retry_unfinished_trials`). A worker's oracle is the chief's: left alone.
+    """
+    oracle = tuner.oracle
+    if not isinstance(oracle, keras_tuner.Oracle):
+        return
+    new = not os.path.isfile(os.path.join(tuner.project_dir, f"{tuner.tuner_id}.json"))
+    if new and os.path.isfile(os.path.join(tuner.project_dir, "oracle.json")):
+        oracle.reload()
+    retry_unfinished_trials(oracle)
+    if new:
+        tuner.save()
+
+
 def make_tuner(algorithm, hypermodel, *, stage, directory, seed=0, strategy=None,
                progress=None, max_consecutive_failed_trials=3, budget_cpu_seconds=None):
     """The KerasTuner tuner of `algorithm` for one stage, in `directory/stage.name`.
@@ -270,6 +319,7 @@ def make_tuner(algorithm, hypermodel, *, stage, directory, seed=0, strategy=None
         tuner.oracle.max_trials = stage.trials
     else:
         tuner = cls(hypermodel, max_trials=stage.trials, **common)
+    _resumable(tuner)
     tuner.stage, tuner.progress = stage, progress
     tuner.budget_cpu_seconds = budget_cpu_seconds
     hypermodel.replicas = strategy_replicas(strategy)

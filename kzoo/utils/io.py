@@ -8,8 +8,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+
+#: The names `atomic_path` gives its temporary files (`tempfile.mkstemp`: ".tmp-", 8
+#: characters, the destination's suffix).
+TMP_FILE = re.compile(r"\.tmp-[a-z0-9_]{8}(\.[A-Za-z0-9_.]+)?")
 
 
 @contextlib.contextmanager
@@ -32,6 +37,19 @@ def atomic_path(path, suffix=""):
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_temporary_files(folder):
+    """Removes the temporary files of `atomic_path` left in `folder` and below by a write
+    that a kill stopped (never read: only the final name is). Call it only where no other
+    process is writing."""
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if TMP_FILE.fullmatch(name):
+                try:
+                    os.remove(os.path.join(root, name))
+                except OSError:
+                    pass
 
 
 def write_text(path, text):

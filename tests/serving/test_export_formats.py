@@ -86,15 +86,49 @@ def test_float16_and_int8_input(tmp_path, lenet):
     size = os.path.getsize(os.path.join(half, "model.tflite"))
     assert size < 0.6 * os.path.getsize(os.path.join(float32, "model.tflite"))
 
+    # Calibrated on a folder of image files without class subfolders (calibration reads
+    # no labels): decoded, they are the test images to the pixel (PNG is lossless).
+    from PIL import Image
+
+    from kzoo.serving.export import _flat_folder_images
+
     images, _ = _fashion_mnist_test(64)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, image in enumerate(images.astype("uint8")):
+        Image.fromarray(image[..., 0]).save(photos / f"{i:03d}.png")
+    np.testing.assert_array_equal(_flat_folder_images(str(photos), (28, 28, 1)), images)
     path = export(lenet, str(tmp_path / "int8" / "1"), format="tflite", quantize="int8",
-                  calibration_data=images, input_type="int8")
+                  calibration_data=str(photos), input_type="int8")
     info = json.loads((tmp_path / "int8" / "1" / "kzoo.json").read_text())
     assert info["formats"]["tflite"]["input_type"] == "int8"
     assert "test_accuracy" not in info["formats"]["tflite"]  # a bare model: no dataset known
     runner = _interpreter(os.path.join(path, "model.tflite")).get_signature_runner(
         "serving_default")
     assert runner.get_input_details()["images"]["dtype"] == np.int8
+
+
+def test_calibration_folder_without_class_subfolders(tmp_path):
+    """`--calibration-data FOLDER` takes a plain folder of images (calibration reads no
+    labels): decoded as `predict_images` decodes, PNG's pixels come back exactly; an
+    image-less folder is a clear error; a folder of class subfolders is left to the
+    dataset reader."""
+    from PIL import Image
+
+    from kzoo.serving.export import _calibration_images, _flat_folder_images
+
+    pixels = np.random.default_rng(7).integers(0, 256, (5, 6, 7, 1)).astype("uint8")
+    for i, image in enumerate(pixels):
+        Image.fromarray(image[..., 0]).save(tmp_path / f"{i}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    np.testing.assert_array_equal(
+        _calibration_images(str(tmp_path), {}, (6, 7, 1)), pixels.astype("float32"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match=r"calibration_data.*holds no image files"):
+        _calibration_images(str(empty), {}, (6, 7, 1))
+    (tmp_path / "classes" / "a").mkdir(parents=True)
+    assert _flat_folder_images(str(tmp_path / "classes"), (6, 7, 1)) is None
 
 
 def _determinant_model():
