@@ -20,6 +20,8 @@ import numpy as np
 #: The ONNX opset kzoo writes (tf2onnx 1.17 converts up to 18; onnxruntime runs it).
 OPSET = 17
 SESSION_PROVIDERS = ("CPUExecutionProvider",)
+#: Weights (bytes) above which `convert` takes tf2onnx's large-model path (see there).
+LARGE_MODEL_BYTES = 256 * 2 ** 20
 
 
 def _libraries():
@@ -129,8 +131,9 @@ def _fresh_node_protos():
     pass), the replaced graph a cycle only the garbage collector frees. Here each
     update starts from a new `NodeProto` (the old one and its arena freed) and each
     pass ends with a collection. Measured on Inception-ResNet-v2 (54 M weights):
-    the conversion's peak went from 11.7 GB to 5.3 GB, now TensorFlow's own
-    freezing of the variables; the graph written is the same. Not thread-safe (it
+    the conversion's peak went from 11.7 GB to 5.3 GB (then TensorFlow's own freezing of
+    the variables, which `convert` avoids for large models); the graph written is the
+    same. Not thread-safe (it
     patches tf2onnx's classes while the conversion runs), as tf2onnx is not.
     """
     from onnx import NodeProto
@@ -173,6 +176,54 @@ def _fresh_node_protos():
         GraphOptimizerBase.optimize = original_optimize
 
 
+@contextlib.contextmanager
+def _optimizer_errors_caught():
+    """tf2onnx skips a graph optimizer that fails (keeping the graph it had) except on
+    its large-model path; there too, as on the default path."""
+    from tf2onnx import constants
+
+    key = constants.ENV_TF2ONNX_CATCH_ERRORS
+    before = os.environ.get(key)
+    os.environ[key] = "TRUE"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
+def _graph_tensors(graph):
+    """Every TensorProto of an ONNX graph: initializers and node attributes, subgraphs
+    included."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("t"):
+                yield attribute.t
+            yield from attribute.tensors
+            if attribute.HasField("g"):
+                yield from _graph_tensors(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _graph_tensors(subgraph)
+
+
+def _inline_external_tensors(model, storage):
+    """The tensors tf2onnx's large-model path keeps in `storage` (`ExternalTensorStorage`)
+    written back into the model, which is then one self-contained file."""
+    from onnx import TensorProto
+
+    data = storage.name_to_tensor_data if storage is not None else {}
+    for tensor in _graph_tensors(model.graph):
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        location = {entry.key: entry.value for entry in tensor.external_data}["location"]
+        tensor.raw_data = data[location]
+        del tensor.external_data[:]
+        tensor.data_location = TensorProto.DEFAULT
+
+
 def convert(function, spec, path, *, opset=OPSET):
     """Writes the ONNX model of `function` (a `tf.function` of one input `spec`
     answering a dict of tensors) to `path`, the input named `spec.name` and each
@@ -188,10 +239,21 @@ def convert(function, spec, path, *, opset=OPSET):
     tf2onnx = _libraries()
     concrete = function.get_concrete_function(spec)
     keys = sorted(concrete.structured_outputs)  # the order of concrete.outputs (tf.nest)
+    # Above LARGE_MODEL_BYTES of weights, tf2onnx's large-model path: it freezes the
+    # variables without TensorFlow's convert_variables_to_constants and grappler pass
+    # (about 24 copies of the weights at their peak: 5.3 GB for Inception-ResNet-v2's
+    # 217 MB, 1.4 GB on this path; ConvNeXt-XLarge's 1.4 GB of weights could not be
+    # converted in 24 GB) and keeps the weights outside the graph while it converts;
+    # they are put back into the one file below.
+    large = sum(int(np.prod(v.shape)) * v.dtype.size
+                for v in concrete.captured_inputs if v.dtype != tf.resource) + sum(
+        int(np.prod(v.shape)) * v.dtype.size for v in concrete.graph.variables
+    ) > LARGE_MODEL_BYTES
     try:
-        with _fresh_node_protos():
-            model, _ = tf2onnx.convert.from_function(function, input_signature=[spec],
-                                                     opset=opset)
+        with _fresh_node_protos(), _optimizer_errors_caught():
+            model, storage = tf2onnx.convert.from_function(
+                function, input_signature=[spec], opset=opset, large_model=large)
+        _inline_external_tensors(model, storage)
     except Exception as e:  # noqa: BLE001 - tf2onnx raises many kinds
         message = " ".join(str(e).split())
         ops = sorted(set(re.findall(r"\b([A-Z][A-Za-z0-9]+)\b(?= op| is not supported)",

@@ -281,34 +281,54 @@ def _onnx_signature(path):
 
 
 def test_the_memory_bounded_conversion_writes_tf2onnxs_own_graph(tmp_path, monkeypatch):
-    """`kzoo.serving.onnx` bounds tf2onnx's optimizer memory (a fresh NodeProto per
-    update, a collection per pass): the file is the one unpatched tf2onnx writes (same
-    ops, same initializers, the same answers to the bit in onnxruntime), and tf2onnx's
-    classes are restored afterwards."""
-    import contextlib
-
+    """`kzoo.serving.onnx` bounds tf2onnx's memory (its large-model path, the weights put
+    back into the one file; a fresh NodeProto per update and a collection per optimizer
+    pass): the file computes what plain `tf2onnx.convert.from_function` writes (the same
+    ops, the same initializers, the same answers to the bit in onnxruntime), and tf2onnx's
+    classes and environment are restored afterwards."""
     import onnxruntime
+    import tf2onnx
+    from tf2onnx import constants
     from tf2onnx import graph as tf2onnx_graph
     from tf2onnx.optimizer.optimizer_base import GraphOptimizerBase
 
     from kzoo.serving import onnx as onnx_export
     from kzoo.serving.export import _onnx_function
 
-    before = (tf2onnx_graph.Node.update_proto, GraphOptimizerBase.optimize)
+    before = (tf2onnx_graph.Node.update_proto, GraphOptimizerBase.optimize,
+              os.environ.get(constants.ENV_TF2ONNX_CATCH_ERRORS))
     model = kzoo.create_model("lenet", input_shape=(28, 28, 1), classes=3)
     function, spec = _onnx_function(model)
     onnx_export.convert(function, spec, str(tmp_path / "bounded.onnx"))
-    assert (tf2onnx_graph.Node.update_proto, GraphOptimizerBase.optimize) == before
-    monkeypatch.setattr(onnx_export, "_fresh_node_protos", contextlib.nullcontext)
-    onnx_export.convert(function, spec, str(tmp_path / "tf2onnx.onnx"))
+    assert (tf2onnx_graph.Node.update_proto, GraphOptimizerBase.optimize,
+            os.environ.get(constants.ENV_TF2ONNX_CATCH_ERRORS)) == before
+    reference, _ = tf2onnx.convert.from_function(function, input_signature=[spec],
+                                                 opset=onnx_export.OPSET)
+    (tmp_path / "tf2onnx.onnx").write_bytes(reference.SerializeToString())
     assert _onnx_signature(tmp_path / "bounded.onnx") == _onnx_signature(
         tmp_path / "tf2onnx.onnx")
     images = np.random.default_rng(6).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
-    answers = [onnxruntime.InferenceSession(str(tmp_path / f"{name}.onnx"),
-                                            providers=["CPUExecutionProvider"]).run(
-        None, {"images": images}) for name in ("bounded", "tf2onnx")]
+    answers = []
+    for name in ("bounded", "tf2onnx"):
+        session = onnxruntime.InferenceSession(str(tmp_path / f"{name}.onnx"),
+                                               providers=["CPUExecutionProvider"])
+        outputs = session.run(None, {session.get_inputs()[0].name: images})
+        answers.append(sorted(outputs, key=lambda a: a.dtype.kind))  # floats, then ints
     for bounded, reference in zip(*answers):
         np.testing.assert_array_equal(bounded, reference)
+
+    # Models above LARGE_MODEL_BYTES take tf2onnx's large-model path, their weights put
+    # back into the file: one self-contained file answering the same.
+    import onnx
+
+    monkeypatch.setattr(onnx_export, "LARGE_MODEL_BYTES", 0)
+    onnx_export.convert(function, spec, str(tmp_path / "large.onnx"))
+    graph = onnx.load(str(tmp_path / "large.onnx")).graph
+    assert graph.initializer and all(t.data_location == onnx.TensorProto.DEFAULT
+                                     for t in graph.initializer)
+    large = onnx_export.Runner(str(tmp_path / "large.onnx"))(images)
+    np.testing.assert_array_equal(large["probabilities"], answers[0][0])
+    np.testing.assert_array_equal(large["classes"], answers[0][1])
 
 
 MEMORY_PROBE = """
@@ -327,9 +347,10 @@ print("peak_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 
 @pytest.mark.heavy
 def test_onnx_conversion_memory_of_the_largest_graph(tmp_path):
-    """Inception-ResNet-v2's ONNX conversion peaked at 11.7 GB before the optimizer's
-    copies were bounded (a sweep process running it was killed at 24 GB); now about
-    5.3 GB, TensorFlow's own freezing of the variables. Measured in a fresh process."""
+    """Inception-ResNet-v2's ONNX conversion peaked at 11.7 GB with tf2onnx as it comes (a
+    sweep process running it was killed at 24 GB); now about 5.3 GB, TensorFlow's freezing
+    of the variables (models of more than `LARGE_MODEL_BYTES` of weights avoid it).
+    Measured in a fresh process."""
     import subprocess
     import sys
 
