@@ -37,9 +37,10 @@ def markdown_files():
     return files
 
 
-def python_blocks(path):
-    """`(line, code, no_run_reason)` of each fenced ```python block of a Markdown file
-    (line: the 1-based line of its opening fence)."""
+def fenced_blocks(path):
+    """`(line, language, body lines, previous non-blank line)` of each fenced block of a
+    Markdown file (line: the 1-based line of its opening fence; the body unindented by the
+    fence's indentation)."""
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
     blocks, i = [], 0
@@ -53,13 +54,22 @@ def python_blocks(path):
         while end < len(lines) and not re.match(
                 rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*$", lines[end]):
             end += 1
-        if language in ("python", "py"):
-            previous = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
-            reason = NO_RUN.match(previous)
-            body = [line[len(indent):] if line.startswith(indent) else line.lstrip()
-                    for line in lines[i + 1:end]]
-            blocks.append((i + 1, "\n".join(body) + "\n", reason and reason.group(1)))
+        previous = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+        body = [line[len(indent):] if line.startswith(indent) else line.lstrip()
+                for line in lines[i + 1:end]]
+        blocks.append((i + 1, language, body, previous))
         i = end + 1
+    return blocks
+
+
+def python_blocks(path):
+    """`(line, code, no_run_reason)` of each fenced ```python block of a Markdown file
+    (line: the 1-based line of its opening fence)."""
+    blocks = []
+    for line, language, body, previous in fenced_blocks(path):
+        if language in ("python", "py"):
+            reason = NO_RUN.match(previous)
+            blocks.append((line, "\n".join(body) + "\n", reason and reason.group(1)))
     return blocks
 
 

@@ -42,7 +42,7 @@ import time
 
 import pytest
 
-from test_docs import FENCE, ROOT, markdown_files
+from test_docs import ROOT, fenced_blocks, markdown_files
 
 SHELL_LANGUAGES = ("bash", "sh", "shell", "console")
 MARKER = re.compile(r"^\s*<!-- (no-run|heavy): (.+\S) -->\s*$")
@@ -56,29 +56,15 @@ def shell_blocks(path):
     """`(line, language, code, marker)` of each fenced shell block of a Markdown file (line:
     the 1-based line of its opening fence; marker: None, ("heavy", TEXT) or
     ("no-run", REASON)). A console block's code is its `$ ` lines, without the prompt."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    blocks, i = [], 0
-    while i < len(lines):
-        opening = FENCE.match(lines[i])
-        if not opening:
-            i += 1
+    blocks = []
+    for line, language, body, previous in fenced_blocks(path):
+        if language not in SHELL_LANGUAGES:
             continue
-        indent, fence, language = opening.groups()
-        end = i + 1
-        while end < len(lines) and not re.match(
-                rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*$", lines[end]):
-            end += 1
-        if language in SHELL_LANGUAGES:
-            previous = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
-            marker = MARKER.match(previous)
-            body = [line[len(indent):] if line.startswith(indent) else line.lstrip()
-                    for line in lines[i + 1:end]]
-            if language == "console":
-                body = [line[2:] for line in body if line.startswith("$ ")]
-            blocks.append((i + 1, language, "\n".join(body) + "\n",
-                           marker and (marker.group(1), marker.group(2))))
-        i = end + 1
+        marker = MARKER.match(previous)
+        if language == "console":
+            body = [text[2:] for text in body if text.startswith("$ ")]
+        blocks.append((line, language, "\n".join(body) + "\n",
+                       marker and (marker.group(1), marker.group(2))))
     return blocks
 
 

@@ -22,6 +22,8 @@ OPSET = 17
 SESSION_PROVIDERS = ("CPUExecutionProvider",)
 #: Weights (bytes) above which `convert` takes tf2onnx's large-model path (see there).
 LARGE_MODEL_BYTES = 256 * 2 ** 20
+#: Weights (bytes) above which each tf2onnx optimizer pass ends with a garbage collection.
+COLLECT_BYTES = 32 * 2 ** 20
 
 
 def _libraries():
@@ -121,7 +123,7 @@ def _rewrite_erfc(model):
 
 
 @contextlib.contextmanager
-def _fresh_node_protos():
+def _fresh_node_protos(collect=True):
     """Keeps tf2onnx's graph optimizers from holding a copy of every weight per pass.
 
     Each of the 30-odd passes clears and refills every node's `NodeProto` attributes
@@ -130,11 +132,12 @@ def _fresh_node_protos():
     And with `catch_errors` each pass deep-copies the graph (to roll back a failing
     pass), the replaced graph a cycle only the garbage collector frees. Here each
     update starts from a new `NodeProto` (the old one and its arena freed) and each
-    pass ends with a collection. Measured on Inception-ResNet-v2 (54 M weights):
+    pass ends with a collection (when `collect`: with TensorFlow loaded a collection
+    costs about half a second, a few MB of a small model's copies do not). Measured on Inception-ResNet-v2 (54 M weights):
     the conversion's peak went from 11.7 GB to 5.3 GB (then TensorFlow's own freezing of
     the variables, which `convert` avoids for large models); the graph written is the
-    same. Not thread-safe (it
-    patches tf2onnx's classes while the conversion runs), as tf2onnx is not.
+    same. Not thread-safe (it patches tf2onnx's classes while the conversion runs), as
+    tf2onnx is not.
     """
     from onnx import NodeProto
     from tf2onnx import graph as tf2onnx_graph
@@ -163,7 +166,8 @@ def _fresh_node_protos():
         # The graph each pass replaced (tf2onnx deep-copies it first, to roll back a
         # failing pass) is a cycle of objects: collected now, not passes later.
         answer = original_optimize(optimizer, graph, iteration)
-        gc.collect()
+        if collect:
+            gc.collect()
         return answer
 
     original_optimize = GraphOptimizerBase.optimize
@@ -245,12 +249,12 @@ def convert(function, spec, path, *, opset=OPSET):
     # 217 MB, 1.4 GB on this path; ConvNeXt-XLarge's 1.4 GB of weights could not be
     # converted in 24 GB) and keeps the weights outside the graph while it converts;
     # they are put back into the one file below.
-    large = sum(int(np.prod(v.shape)) * v.dtype.size
-                for v in concrete.captured_inputs if v.dtype != tf.resource) + sum(
-        int(np.prod(v.shape)) * v.dtype.size for v in concrete.graph.variables
-    ) > LARGE_MODEL_BYTES
+    weights = sum(int(np.prod(v.shape)) * v.dtype.size
+                  for v in concrete.captured_inputs if v.dtype != tf.resource) + sum(
+        int(np.prod(v.shape)) * v.dtype.size for v in concrete.graph.variables)
+    large = weights > LARGE_MODEL_BYTES
     try:
-        with _fresh_node_protos(), _optimizer_errors_caught():
+        with _fresh_node_protos(collect=weights > COLLECT_BYTES), _optimizer_errors_caught():
             model, storage = tf2onnx.convert.from_function(
                 function, input_signature=[spec], opset=opset, large_model=large)
         _inline_external_tensors(model, storage)
