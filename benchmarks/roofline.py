@@ -166,7 +166,7 @@ def stream_timer(elements, seed=0):
 # The training steps
 # --------------------------------------------------------------------------- #
 
-def run_config(name, batch_size=None):
+def run_config(name, batch_size=None, batch_norm_impl="fused"):
     """The `TrainConfig` of a model's run: its recipe's, or `kzoo train`'s defaults."""
     from benchmarks.fashion_mnist_accuracy import CONFIGS
     from kzoo.training.config import TrainConfig
@@ -176,13 +176,16 @@ def run_config(name, batch_size=None):
     fields["model_kwargs"] = dict(kwargs)
     if batch_size:
         fields["batch_size"] = batch_size
+    fields["batch_norm_impl"] = batch_norm_impl
     return TrainConfig(**fields)
 
 
 def build(name, config, *, jit_compile=False, steps_per_epoch=100):
-    """The model as `kzoo train` builds and compiles it (raw pixels in), at MODELS' shape."""
+    """The model as `kzoo train` builds and compiles it (raw pixels in), at MODELS' shape,
+    with `config.batch_norm_impl`."""
     import keras
 
+    from kzoo.layers.batch_norm import set_batch_norm_impl
     from kzoo.models import registry
 
     model_name, kwargs, shape, _, _ = MODELS[name]
@@ -191,6 +194,7 @@ def build(name, config, *, jit_compile=False, steps_per_epoch=100):
     kwargs = {"conv_impl": config.conv_impl, **kwargs}
     model = registry.create_model(model_name, input_tensor=x, input_shape=shape, classes=10,
                                   weights=None, **kwargs)
+    set_batch_norm_impl(model, config.batch_norm_impl)
     model.compile(optimizer=config.make_optimizer(steps_per_epoch), loss=config.make_loss(),
                   metrics=["accuracy"], jit_compile=bool(jit_compile))
     return model
@@ -203,14 +207,15 @@ class Subject:
     #: Batches pulled from the pipeline alone per turn, at least (twice this, half timed).
     MIN_PULLS = 16
 
-    def __init__(self, name, *, batch_size=None, jit_compile=False, seed=0):
+    def __init__(self, name, *, batch_size=None, jit_compile=False, batch_norm_impl="fused",
+                 seed=0):
         import tensorflow as tf
 
         from kzoo.data import pipeline
         from kzoo.models import count_flops
 
         self.name = name
-        self.config = run_config(name, batch_size)
+        self.config = run_config(name, batch_size, batch_norm_impl)
         self.batch = self.config.batch_size
         _, _, shape, _, images = MODELS[name]
         self.shape, self.images = shape, images
@@ -416,8 +421,12 @@ def profile(subject, steps, logdir):
 # --------------------------------------------------------------------------- #
 
 def configure(intra=None, inter=None, determinism=True):
-    """TensorFlow's settings, before it runs anything (thread pools are fixed at first use)."""
+    """TensorFlow's settings, before it runs anything (thread pools are fixed at first use).
+    oneDNN is as the environment set it before TensorFlow loaded (`benchmarks/__main__.py`
+    sets it as the training commands do)."""
     import tensorflow as tf
+
+    from kzoo.utils import runtime
 
     if intra:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
@@ -425,14 +434,16 @@ def configure(intra=None, inter=None, determinism=True):
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     if determinism:
         tf.config.experimental.enable_op_determinism()  # as kzoo train runs
-    return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+    return {"onednn": runtime.onednn_enabled(),
+            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
             "op_determinism": determinism}
 
 
 def run(*, models=tuple(MODELS), rounds=5, steps=10, matmul_sizes=(2048, 4096),
-        stream_elements=2**26, batch_size=None, jit_compile=False, intra=None, inter=None,
-        determinism=True, profile_models=(RECIPE_MODEL,), profile_steps=5, log=print):
+        stream_elements=2**26, batch_size=None, jit_compile=False, batch_norm_impl="fused",
+        intra=None, inter=None, determinism=True, profile_models=(RECIPE_MODEL,),
+        profile_steps=5, log=print):
     """Every measurement, interleaved in `rounds` rounds; the results dict."""
     settings = configure(intra, inter, determinism)
     import keras
@@ -441,7 +452,8 @@ def run(*, models=tuple(MODELS), rounds=5, steps=10, matmul_sizes=(2048, 4096),
     started = time.time()
     matmuls = {n: matmul_timer(n) for n in matmul_sizes}
     stream = stream_timer(stream_elements)
-    subjects = [Subject(m, batch_size=batch_size, jit_compile=jit_compile) for m in models]
+    subjects = [Subject(m, batch_size=batch_size, jit_compile=jit_compile,
+                        batch_norm_impl=batch_norm_impl) for m in models]
     for s in subjects:  # warm-up: trace, first allocations, the pipelines' buffers
         s.turn(2)
     times = {n: [] for n in matmul_sizes}
@@ -490,6 +502,7 @@ def run(*, models=tuple(MODELS), rounds=5, steps=10, matmul_sizes=(2048, 4096),
         "settings": {"models": list(models), "rounds": rounds, "steps": steps,
                      "matmul_sizes": list(matmul_sizes), "stream_elements": stream_elements,
                      "batch_size": batch_size, "jit_compile": bool(jit_compile),
+                     "batch_norm_impl": batch_norm_impl,
                      "profile_models": list(profile_models), "profile_steps": profile_steps,
                      **settings},
         "machine": machine(),
@@ -526,6 +539,8 @@ def _settings_text(s):
              f"intra-op threads {s['intra_op_threads'] or 'default'}",
              f"inter-op threads {s['inter_op_threads'] or 'default'}",
              f"XLA {'on' if s['jit_compile'] else 'off'}",
+             f"oneDNN {'on' if s.get('onednn') else 'off'}",
+             f"BatchNorm {s.get('batch_norm_impl', 'formula')}",
              f"op determinism {'on' if s['op_determinism'] else 'off'}"]
     if s.get("batch_size"):
         parts.append(f"batch {s['batch_size']} for every model")
@@ -642,6 +657,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=None,
                         help="one batch for every model (default: each run's own)")
     parser.add_argument("--jit-compile", action="store_true", help="compile with XLA")
+    parser.add_argument("--batch-norm-impl", choices=("fused", "formula"), default="fused",
+                        help="kzoo train's --batch-norm-impl")
     parser.add_argument("--intra-op-threads", type=int, default=None)
     parser.add_argument("--inter-op-threads", type=int, default=None)
     parser.add_argument("--no-determinism", action="store_true",
@@ -663,7 +680,8 @@ def main(argv=None):
         sizes = [min(n, 1024 * (i + 1)) for i, n in enumerate(sizes)]
     results = run(models=models, rounds=rounds, steps=steps, matmul_sizes=sizes,
                   stream_elements=elements, batch_size=args.batch_size,
-                  jit_compile=args.jit_compile, intra=args.intra_op_threads,
+                  jit_compile=args.jit_compile, batch_norm_impl=args.batch_norm_impl,
+                  intra=args.intra_op_threads,
                   inter=args.inter_op_threads, determinism=not args.no_determinism,
                   profile_models=profiled, profile_steps=profile_steps)
     results["settings"]["quick"] = args.quick

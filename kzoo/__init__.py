@@ -10,10 +10,16 @@ import sys as _sys
 
 # The `kzoo` command (console script or `python -m kzoo`) imports this package
 # before its own module runs, so TensorFlow's C++ start-up log is quieted here,
-# before TensorFlow loads; a library user's process is left alone.
+# before TensorFlow loads, and the training commands' oneDNN default is set
+# (kzoo.utils.runtime); a library user's process is left alone.
 if _sys.argv and (_os.path.basename(_sys.argv[0]) == "kzoo" or _sys.argv[0] == "-m"):
     from kzoo.utils.quiet import import_tensorflow_quietly as _quiet_import
+    from kzoo.utils import runtime as _runtime
 
+    # The training commands turn TensorFlow's oneDNN kernels on (about 2x faster on
+    # CPUs where TensorFlow leaves them off), unless TF_ENABLE_ONEDNN_OPTS is set.
+    if len(_sys.argv) > 1 and _sys.argv[1] in _runtime.TRAINING_COMMANDS:
+        _runtime.prefer_onednn()
     _quiet_import()
 
 from kzoo import data  # noqa: E402

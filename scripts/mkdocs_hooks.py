@@ -32,7 +32,7 @@ COUNTS = os.path.join(ROOT, "docs", "model_counts.json")
 
 # The benchmarks that have a page (benchmarks/__main__.py runs the same list).
 BENCHMARKS = ("im2col_speed", "speed", "fashion_mnist_accuracy", "transfer", "serving", "export",
-              "tuning", "roofline")
+              "tuning", "roofline", "train_speed")
 
 
 def _count(n):

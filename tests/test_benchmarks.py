@@ -665,6 +665,50 @@ def test_roofline_smoke_run_writes_its_files(tmp_path):
     assert "smoke run" in (tmp_path / "roofline.md").read_text()
 
 
+# ---- The train_speed benchmark (issue 31): its summary and report on made-up rounds.
+
+from benchmarks import train_speed  # noqa: E402
+
+
+def _speed_round(scale):
+    def setting(rate, matmul):
+        return {"matmul_gflops": matmul, "models": {
+            m: {"memory": rate * scale * k, "pipeline": 0.9 * rate * scale * k,
+                "fraction": 0.3 * rate / 100, "gflops": 30.0 * rate / 100, "batch": 128}
+            for m, k in (("lenet", 10.0), ("resnet9", 1.0))}}
+    return {"before": setting(100.0, 120.0), "onednn": setting(170.0, 170.0),
+            "fused": setting(120.0, 121.0), "after": setting(200.0, 175.0)}
+
+
+def test_train_speed_medians_speedups_and_verdict():
+    rounds = [_speed_round(1.0), _speed_round(0.5), _speed_round(1.1)]  # a slow spell
+    rows, matmul = train_speed.summarize(rounds, list(train_speed.SETTINGS),
+                                         ["lenet", "resnet9"])
+    lenet = rows[0]
+    assert lenet["settings"]["before"]["pipeline"] == pytest.approx(900.0)  # the median
+    assert lenet["speedup_pipeline"] == pytest.approx(2.0)
+    assert matmul == {"before": 120.0, "onednn": 170.0, "fused": 121.0, "after": 175.0}
+    verdict = train_speed.verdict(rows)
+    assert verdict["speedup_met"] is True and verdict["recipe_fraction"] == pytest.approx(0.6)
+    assert verdict["fraction_met"] is True
+    results = {"settings": {"settings": list(train_speed.SETTINGS), "rounds": 3, "steps": 8,
+                            "quick": False},
+               "machine": {"python": "3.11", "tensorflow": "2.21", "cpus": 2,
+                           "cpu": "test CPU", "platform": "linux"},
+               "matmul_gflops": matmul, "models": rows, "verdict": verdict, "seconds": 60.0}
+    results["machine"] = {**results["machine"], **_machine_fields()}
+    md = train_speed.to_markdown(results)
+    assert "| `lenet` | 128 | 900 | 1530 | 1080 | 1800 | **2.00×** |" in md, md
+    slow = train_speed.verdict([{**rows[1], "speedup_pipeline": 1.2}])
+    assert slow["speedup_met"] is False and "not met for resnet9" in slow["text"]
+
+
+def _machine_fields():
+    from benchmarks.results_io import machine
+
+    return machine()
+
+
 # ---- The docs' benchmark pages: each benchmark's docs_markdown() renders its shipped
 # results files with its own report code (scripts/mkdocs_hooks.py calls it at build time).
 
@@ -681,7 +725,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS_PAGES = {"im2col.md": "im2col_speed", "speed.md": "speed",
               "accuracy.md": "fashion_mnist_accuracy", "transfer.md": "transfer",
               "serving.md": "serving", "export.md": "export", "tuning.md": "tuning",
-              "roofline.md": "roofline"}
+              "roofline.md": "roofline", "train_speed.md": "train_speed"}
 
 
 def load_hooks():

@@ -14,6 +14,7 @@ from typing import Optional
 import keras
 
 from kzoo.data import catalog, mixing, pipeline
+from kzoo.layers.batch_norm import BATCH_NORM_IMPLEMENTATIONS
 from kzoo.losses import SparseCategoricalCrossentropy
 from kzoo.models import registry
 from kzoo.optimizers import registry as optimizer_registry
@@ -145,6 +146,13 @@ class TrainConfig(RunOptions):
         seed: seed of the weights, the split, the shuffle and the augmentation,
             in [0, 2**32 - 1].
         conv_impl: `"native"` or `"im2col"`.
+        batch_norm_impl: `"fused"` (the default: TensorFlow's fused
+            BatchNorm kernel in training wherever it applies, 1.1-1.2x
+            faster on 2 CPU cores) or `"formula"` (the formula as separate
+            ops); the same results to float32 round-off.
+        jit_compile: compile the train step with XLA (`model.compile(
+            jit_compile=True)`). Off by default: on 2 CPU cores it trained
+            ResNet-9 no faster (docs/benchmarks/roofline.md).
         tta: test-time augmentation: the test metrics are those of the mean
             of the probabilities of each image and of its horizontal flip.
         model_kwargs: further keyword arguments of the builder.
@@ -204,6 +212,12 @@ class TrainConfig(RunOptions):
     model_kwargs: dict = dataclasses.field(default_factory=dict, metadata=option(
         "Extra builder argument KEY=VALUE (JSON value), repeatable.", flag="--model-arg",
         multiple=True))
+    batch_norm_impl: str = dataclasses.field(default="fused", metadata=option(
+        "BatchNorm in training: TensorFlow's fused kernel where it applies, or the formula "
+        "as separate ops (same results to float32 round-off).",
+        choices=BATCH_NORM_IMPLEMENTATIONS))
+    jit_compile: bool = dataclasses.field(default=False, metadata=option(
+        "Compile the train step with XLA (no faster on CPU here; try it on a GPU)."))
 
     # ----------------------------------------------------------------- #
     # Validation
@@ -232,11 +246,14 @@ class TrainConfig(RunOptions):
         if self.momentum is not None:
             self._check_momentum()
         mixing.check_mixing(self.mixup, self.cutmix)
-        if not isinstance(self.tta, bool):
-            raise ValueError(f"Argument `tta` must be True or False. Received: tta={self.tta!r}")
+        for name in ("tta", "jit_compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"Argument `{name}` must be True or False. Received: "
+                                 f"{name}={getattr(self, name)!r}")
         for name, allowed in (("optimizer", tuple(optimizer_registry.OPTIMIZERS)),
                               ("schedule", SCHEDULES), ("normalize", NORMALIZATIONS),
-                              ("conv_impl", CONV_IMPLEMENTATIONS)):
+                              ("conv_impl", CONV_IMPLEMENTATIONS),
+                              ("batch_norm_impl", BATCH_NORM_IMPLEMENTATIONS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"Argument `{name}` must be one of {list(allowed)}. "
                                  f"Received: {name}={getattr(self, name)!r}")

@@ -33,7 +33,8 @@ from kzoo.training import reports, run_dir
 from kzoo.training.config import TrainConfig
 from kzoo.training.evaluate import evaluate_model
 from kzoo.training.fit import check_resume, fit
-from kzoo.utils import io
+from kzoo.layers.batch_norm import set_batch_norm_impl
+from kzoo.utils import io, runtime
 from kzoo.version import __version__
 
 
@@ -244,8 +245,10 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
         else:
             model = check_model(build_model(config), data.spec, f"build_model={build_model!r}")
             where = f"build_model {getattr(build_model, '__name__', build_model)!r}"
+        norms, fused = set_batch_norm_impl(model, config.batch_norm_impl)
         model.compile(optimizer=config.make_optimizer(steps_per_epoch),
-                      loss=config.make_loss(), metrics=["accuracy"])
+                      loss=config.make_loss(), metrics=["accuracy"],
+                      jit_compile=config.jit_compile)
     train_ds, validation_ds = data.pipelines(config, strategy.num_replicas_in_sync)
 
     replicas = strategy.num_replicas_in_sync
@@ -260,6 +263,9 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
             # under another strategy).
             "distribution": {"strategy": distribute.strategy_name(strategy),
                              "replicas": replicas},
+            # The speed choices in effect (docs/guides/training.md, "Speed").
+            "runtime": {**runtime.describe(jit_compile=config.jit_compile),
+                        "batch_norm_layers": norms, "fused_batch_norm_layers": fused},
             "kzoo": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
         })
         run_dir.say(
@@ -268,6 +274,9 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
             f"validation, {len(data.test[0]):,} test images"
             + (f", {replicas} replicas" if replicas > 1 else "")
             + f"; run directory {output_dir}")
+        hint = runtime.onednn_hint()
+        if hint:
+            run_dir.say(hint)
     seconds, stopped_early = fit(
         model, train_ds, validation_ds, epochs=config.epochs, output_dir=output_dir,
         callbacks=callbacks, verbose=verbose, batch_size=config.batch_size,

@@ -71,9 +71,10 @@ def test_statistics_stay_float32_under_mixed_precision(policy, rng):
     npt.assert_allclose(layer.moving_mean.numpy(), 0.01 * x.mean(0), rtol=1e-2)
 
 
-@pytest.mark.parametrize("synchronized", [False, True])
-def test_run_layer_test(synchronized):
-    run_layer_test(BatchNorm, {"synchronized": synchronized}, (4, 3, 3, 2),
+@pytest.mark.parametrize("kwargs", [{"synchronized": False}, {"synchronized": True},
+                                    {"fused": False}])
+def test_run_layer_test(kwargs):
+    run_layer_test(BatchNorm, kwargs, (4, 3, 3, 2),
                    supports_training_arg=True, expected_num_trainable_weights=2,
                    expected_num_non_trainable_weights=2, check_distribution=True)
 
@@ -111,8 +112,72 @@ def test_synchronized_statistics_span_both_replicas(rng):
     npt.assert_allclose(zeros_out, 0.0, atol=1e-6)
 
 
+def _step(layer, x):
+    """Outputs and the gradients of a weighted sum of them (x, gamma, beta), traced."""
+    weights = tf.constant(np.linspace(-1, 1, x.size).reshape(x.shape).astype("float32"))
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * weights)
+        return y, tape.gradient(loss, [x, layer.gamma, layer.beta])
+
+    return step, step.get_concrete_function(tf.TensorSpec(x.shape, tf.float32))
+
+
+@pytest.mark.parametrize("shape", [(8, 4, 5, 3), (2, 1, 1, 6)])
+def test_fused_kernel_gives_the_formulas_results(shape, rng):
+    """TensorFlow's fused kernel (the default on 4-D channels-last inputs) against the
+    formula written out (`fused=False`): outputs, gradients and moving statistics agree to
+    float32 round-off, including its unbiased variance turned back into the biased one
+    (2 values per channel: a factor of 2 if it were not)."""
+    layers = {fused: BatchNorm(momentum=0.5, fused=fused) for fused in (None, False)}
+    weights = [rng.uniform(0.5, 1.5, shape[-1]).astype("float32"),
+               rng.normal(size=shape[-1]).astype("float32"),
+               np.zeros(shape[-1], "float32"), np.ones(shape[-1], "float32")]
+    for layer in layers.values():
+        layer.build(shape)
+        layer.set_weights(weights)
+    results = {}
+    for fused, layer in layers.items():
+        step, concrete = _step(layer, np.zeros(shape, "float32"))
+        ops_run = {op.type for op in concrete.graph.get_operations()}
+        assert ("FusedBatchNormV3" in ops_run) == (fused is None), ops_run
+        results[fused] = [step(tf.constant(rng_x)) for rng_x in
+                          np.random.default_rng(3).normal(2.0, 3.0, (3, *shape)).astype("float32")]
+    for (y1, grads1), (y2, grads2) in zip(results[None], results[False]):
+        npt.assert_allclose(y1, y2, rtol=1e-5, atol=1e-5)
+        for g1, g2 in zip(grads1, grads2):
+            npt.assert_allclose(g1, g2, rtol=1e-4, atol=1e-4)
+    for got, want in zip(layers[None].get_weights(), layers[False].get_weights()):
+        npt.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_kernel_under_mixed_precision(rng):
+    layer = BatchNorm(dtype="mixed_float16")
+    x = rng.normal(100.0, 50.0, size=(16, 3, 3, 4)).astype("float32")
+    y = layer(x, training=True)
+    assert y.dtype == "float16"
+    npt.assert_allclose(layer.moving_mean.numpy(), 0.01 * x.mean((0, 1, 2)), rtol=1e-3)
+    npt.assert_allclose(layer.moving_variance.numpy(), 0.99 + 0.01 * x.var((0, 1, 2)),
+                        rtol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs,shape,reason", [
+    ({}, (4, 3), "4-D channels-last"), ({"axis": 1}, (4, 3, 5, 5), "4-D channels-last"),
+    ({"epsilon": 1e-6}, (4, 3, 5, 5), "epsilon"),
+    ({"synchronized": True}, (4, 3, 5, 5), "synchronized"),
+    ({"dtype": "float64"}, (4, 3, 5, 5), "float32")])
+def test_fused_true_refuses_where_the_kernel_does_not_apply(kwargs, shape, reason):
+    with pytest.raises(ValueError, match=reason):
+        BatchNorm(fused=True, **kwargs).build(shape)
+    BatchNorm(**kwargs).build(shape)  # the default falls back to the formula there
+
+
 @pytest.mark.parametrize("kwargs", [{"momentum": 1.0}, {"momentum": -0.1}, {"epsilon": 0},
-                                    {"axis": "channels"}])
+                                    {"axis": "channels"}, {"fused": "yes"}])
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="Received"):
         BatchNorm(**kwargs)
