@@ -109,9 +109,9 @@ def verdict(rows):
     text = []
     if met_speed is not None:
         text.append("throughput on the input pipeline, after / before: "
-                    + ", ".join(f"{m} {v:.2f}x" for m, v in speedups.items())
-                    + (f"; the {GOAL_SPEEDUP}x goal is met for every model" if met_speed else
-                       f"; the {GOAL_SPEEDUP}x goal is not met for {', '.join(slow)}"))
+                    + ", ".join(f"{m} {v:.2f}×" for m, v in speedups.items())
+                    + (f"; the {GOAL_SPEEDUP}× goal is met for every model" if met_speed else
+                       f"; the {GOAL_SPEEDUP}× goal is not met for {', '.join(slow)}"))
     if fraction is not None:
         text.append(f"the recipe {RECIPE_MODEL} trains at {fraction:.2f} of its process's "
                     f"matmul rate (goal {GOAL_FRACTION}: "
@@ -156,7 +156,7 @@ def to_markdown(results):
              f"{s['steps']} steps per model; medians over rounds.", "",
              *(["**A smoke run (`--quick`): these numbers are not for keeping.**", ""]
                if s.get("quick") else []),
-             f"**Verdict:** {results['verdict']['text']}.", "",
+             f"**Verdict:** {verdict(results['models'])['text']}.", "",
              "#### Images per second on the input pipeline (as `kzoo train` runs)", "",
              "| model | batch | " + " | ".join(SETTING_LABELS[x] for x in settings)
              + (" | after / before |" if "speedup_pipeline" in results["models"][0] else " |"),
