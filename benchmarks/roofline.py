@@ -320,6 +320,8 @@ def categorize(op_type, op_name, layers):
     (the train step's ops are under `StatefulPartitionedCall/`, the layer's name scope inside)
     and `layers` (`layer_classes` of the model)."""
     parts = op_name.split("/")
+    # oneDNN's rewrites of the same ops: `_MklNativeConv2DBackpropFilter`, `_MklMatMul`, ...
+    op_type = re.sub(r"^_Mkl(Native)?", "", op_type)
     if op_type in INPUT_TYPES or op_name.startswith("Iterator::") or (
             parts[0] != "StatefulPartitionedCall" and op_type != "IDLE"):
         return "input"  # tf.data's own ops and the ops of its map function (augmentation)

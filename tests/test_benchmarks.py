@@ -556,6 +556,11 @@ def test_roofline_profile_categories_and_breakdown():
              ("FusedBatchNormGradV3", "StatefulPartitionedCall/x/FusedBatchNormGradV3",
               "batchnorm"),
              ("MaxPoolGrad", p + "layer1_pool_1/MaxPool2d/MaxPoolGrad", "pooling"),
+             ("_MklNativeConv2DBackpropInput", p + "layer1_conv_1/x/Conv2DBackpropInput",
+              "convolution"),  # oneDNN's rewrite
+             ("_MklNativeFusedBatchNormGradV3", "StatefulPartitionedCall/x/FusedBatchNormGradV3",
+              "batchnorm"),
+             ("_MklMatMul", "StatefulPartitionedCall/dense/MatMul", "convolution"),
              ("ReluGrad", p + "layer1_relu_1/ReluGrad", "elementwise"),
              ("AddN", "StatefulPartitionedCall/AddN_15", "elementwise"),
              ("AssignSubVariableOp", "StatefulPartitionedCall/sgd/AssignSubVariableOp_3",
