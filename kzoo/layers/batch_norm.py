@@ -274,10 +274,12 @@ class BatchNorm(keras.layers.Layer):
         }
 
 
-def set_batch_norm_impl(model, impl):
+def set_batch_norm_impl(model, impl, replicas=1):
     """Sets every kzoo BatchNorm of `model` to `impl`: `"fused"` (TensorFlow's fused kernel
     in training wherever it applies: `fused=None`) or `"formula"` (`fused=False`). Takes
-    effect at the next trace of the train step. Returns `(layers, layers fused)`."""
+    effect at the next trace of the train step. Returns `(layers, layers fused)` for a
+    step of `replicas` replicas in sync (several synchronize their statistics by default,
+    which the fused kernel cannot)."""
     if impl not in BATCH_NORM_IMPLEMENTATIONS:
         raise ValueError(f"Argument `batch_norm_impl` must be one of "
                          f"{list(BATCH_NORM_IMPLEMENTATIONS)}. Received: batch_norm_impl={impl!r}")
@@ -285,7 +287,8 @@ def set_batch_norm_impl(model, impl):
     for layer in norms:
         layer.fused = None if impl == "fused" else False
     fused = sum(1 for layer in norms if layer.fused is not False and layer.built
-                and layer._fusable is True)
+                and layer._fusable is True
+                and (replicas == 1 or layer.synchronized is False))
     return len(norms), fused
 
 

@@ -152,7 +152,7 @@ class TrainConfig(RunOptions):
             ops); the same results to float32 round-off.
         jit_compile: compile the train step with XLA (`model.compile(
             jit_compile=True)`). Off by default: on 2 CPU cores it trained
-            ResNet-9 no faster (docs/benchmarks/roofline.md).
+            ResNet-9 no faster (docs/benchmarks/train_speed.md).
         tta: test-time augmentation: the test metrics are those of the mean
             of the probabilities of each image and of its horizontal flip.
         model_kwargs: further keyword arguments of the builder.

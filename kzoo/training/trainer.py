@@ -245,7 +245,8 @@ def train(config, output_dir, *, strategy=None, build_model=None, callbacks=(),
         else:
             model = check_model(build_model(config), data.spec, f"build_model={build_model!r}")
             where = f"build_model {getattr(build_model, '__name__', build_model)!r}"
-        norms, fused = set_batch_norm_impl(model, config.batch_norm_impl)
+        norms, fused = set_batch_norm_impl(model, config.batch_norm_impl,
+                                           strategy.num_replicas_in_sync)
         model.compile(optimizer=config.make_optimizer(steps_per_epoch),
                       loss=config.make_loss(), metrics=["accuracy"],
                       jit_compile=config.jit_compile)

@@ -61,6 +61,7 @@ def test_set_batch_norm_impl_counts_the_layers_it_fuses():
     x = BatchNorm()(x)  # 2-D: the formula
     model = keras.Model(inputs, x)
     assert set_batch_norm_impl(model, "fused") == (2, 1)
+    assert set_batch_norm_impl(model, "fused", replicas=2) == (2, 0)  # synchronized
     assert set_batch_norm_impl(model, "formula") == (2, 0)
     assert [layer.fused for layer in model.layers if isinstance(layer, BatchNorm)] == [False] * 2
     with pytest.raises(ValueError, match="batch_norm_impl.*Received: batch_norm_impl='fast'"):
