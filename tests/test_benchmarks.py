@@ -708,6 +708,26 @@ def test_train_speed_medians_speedups_and_verdict():
     assert slow["speedup_met"] is False and "not met for resnet9" in slow["text"]
 
 
+def test_train_speed_rejects_unknown_models_and_settings(capsys):
+    for argv, message in ((["--models", "lenet,vgg99"], "--models"),
+                          (["--settings", "before,turbo"], "--settings"),
+                          (["--rounds", "0"], "--rounds")):
+        with pytest.raises(SystemExit):
+            train_speed.main(argv)
+        assert message in capsys.readouterr().err
+
+
+# Heavy (about two minutes on 2 cores): two real settings, each in a process of its own.
+@pytest.mark.heavy
+def test_train_speed_smoke_run_measures_each_setting_in_its_own_process(tmp_path):
+    results = train_speed.main(["--quick", "--models", "lenet", "--settings", "before,after",
+                                "--output-dir", str(tmp_path)])
+    rounds = results["rounds_data"]
+    assert len(rounds) == 1 and rounds[0]["before"]["models"]["lenet"]["pipeline"] > 0
+    assert results["models"][0]["speedup_pipeline"] > 0
+    assert "smoke run" in (tmp_path / "train_speed.md").read_text()
+
+
 def _machine_fields():
     from benchmarks.results_io import machine
 
