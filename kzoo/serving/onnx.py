@@ -182,20 +182,23 @@ def _fresh_node_protos(collect=True):
 
 @contextlib.contextmanager
 def _optimizer_errors_caught():
-    """tf2onnx skips a graph optimizer that fails (keeping the graph it had) except on
-    its large-model path; there too, as on the default path."""
-    from tf2onnx import constants
+    """tf2onnx skips a graph optimizer that fails (keeping the graph it had) on its default
+    path, not on its large-model path; here on both. Not through its environment variable
+    `TF2ONNX_CATCH_ERRORS`: tf2onnx 1.17 compares the variable's name, not its value, with
+    "TRUE", so setting it at all turns the catching off (MobileNetV3-Large's export then
+    failed in the transpose optimizer, which plain tf2onnx skips)."""
+    from tf2onnx import optimizer
 
-    key = constants.ENV_TF2ONNX_CATCH_ERRORS
-    before = os.environ.get(key)
-    os.environ[key] = "TRUE"
+    original = optimizer.optimize_graph
+
+    def optimize_graph(graph, catch_errors=True, optimizers=None):
+        return original(graph, True, optimizers=optimizers)
+
+    optimizer.optimize_graph = optimize_graph
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
+        optimizer.optimize_graph = original
 
 
 def _graph_tensors(graph):

@@ -280,6 +280,30 @@ def _onnx_signature(path):
                    for i in graph.initializer))
 
 
+def test_a_failing_tf2onnx_optimizer_is_skipped_on_both_paths():
+    """tf2onnx rolls back an optimizer pass that raises, as its default path does (MobileNetV3-
+    Large's transpose pass fails on a bias without shape); its large-model path does not,
+    and its environment switch turns catching off whatever its value."""
+    from tf2onnx import optimizer
+    from tf2onnx.graph import Graph
+
+    from kzoo.serving.onnx import _optimizer_errors_caught
+
+    class Failing:
+        graph_been_opt = False
+
+        def optimize(self, graph, iteration):
+            raise ValueError("max() arg is an empty sequence")
+
+    with pytest.raises(ValueError, match="empty sequence"):  # as the large-model path calls it
+        optimizer.optimize_graph(Graph([]), False, optimizers={"failing": Failing})
+    with _optimizer_errors_caught():
+        from tf2onnx import convert
+
+        convert.optimizer.optimize_graph(Graph([]), False, optimizers={"failing": Failing})
+    assert optimizer.optimize_graph.__module__ == "tf2onnx.optimizer"  # restored
+
+
 def test_the_memory_bounded_conversion_writes_tf2onnxs_own_graph(tmp_path, monkeypatch):
     """`kzoo.serving.onnx` bounds tf2onnx's memory (its large-model path, the weights put
     back into the one file; a fresh NodeProto per update and a collection per optimizer
