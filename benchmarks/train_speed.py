@@ -76,6 +76,38 @@ def measure(setting, models, steps, *, quick=False, log=print):
                        for r in results["models"]}}
 
 
+#: `./scripts/run main`'s training command (scripts/run), timed by `--main-job`.
+MAIN_JOB = ["train", "lenet", "--dataset", "fashion_mnist", "--epochs", "8", "--schedule",
+            "cosine", "--learning-rate", "0.002"]
+
+
+def main_job(settings=("before", "after"), rounds=1, log=print):
+    """The main job's training under each setting, alternating, each a real `kzoo train`
+    process into a temporary folder: `{setting: {"seconds", "test_accuracy"}}` (medians)."""
+    out = {s: [] for s in settings}
+    for r in range(rounds):
+        for setting in (settings if r % 2 == 0 else settings[::-1]):
+            onednn, impl = SETTINGS[setting]
+            with tempfile.TemporaryDirectory(prefix="kzoo-main-job-") as folder:
+                run = os.path.join(folder, "run")
+                start = time.perf_counter()
+                done = subprocess.run(
+                    [sys.executable, "-m", "kzoo", *MAIN_JOB, "--batch-norm-impl", impl,
+                     "--output", run], capture_output=True, text=True,
+                    env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn})
+                seconds = time.perf_counter() - start
+                if done.returncode != 0:
+                    raise RuntimeError(f"train_speed: the main job under {setting!r} failed:\n"
+                                       f"{done.stderr[-3000:]}")
+                with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+                    accuracy = json.load(f)["test_accuracy"]
+            out[setting].append((seconds, accuracy))
+            log(f"train_speed: main job, {setting}: {seconds:.0f} s, test accuracy {accuracy:.4f}")
+    return {s: {"seconds": round(statistics.median(x[0] for x in v), 1),
+                "test_accuracy": statistics.median(x[1] for x in v), "runs": len(v)}
+            for s, v in out.items()}
+
+
 def summarize(rounds_data, settings, models):
     """Medians over rounds: `{model: {setting: {...}}}`, speedups of `after` over `before`."""
     rows = []
@@ -176,6 +208,13 @@ def to_markdown(results):
             f"{r['settings'][x]['fraction']:.2f}" for x in settings) + " |")
     lines.append("| float32 matmul rate (GFLOP/s) | " + " | ".join(
         f"{results['matmul_gflops'][x]:.1f}" for x in settings) + " |")
+    job = results.get("main_job")
+    if job:
+        lines += ["", "#### The main job (`./scripts/run main`'s `kzoo train`, wall time of "
+                  "the whole command)", "", "| setting | seconds | test accuracy | runs |",
+                  "|---|---|---|---|"]
+        lines += [f"| {SETTING_LABELS[x]} | {v['seconds']:.0f} | {v['test_accuracy']:.4f} | "
+                  f"{v['runs']} |" for x, v in job.items()]
     lines += ["", f"The run took {results['seconds']:.0f} s."]
     return "\n".join(lines) + "\n"
 
@@ -199,7 +238,24 @@ def main(argv=None):
                         help="a smoke run: 1 round of 2 steps (numbers not for keeping)")
     parser.add_argument("--output-dir", default=RESULTS_DIR)
     parser.add_argument("--no-write", action="store_true", help="print the report only")
+    parser.add_argument("--main-job", type=int, default=0, metavar="ROUNDS",
+                        help="also time ./scripts/run main's training under before and after, "
+                             "ROUNDS times each (about 2-3 min per run); with --only-main-job "
+                             "the step results already written are kept")
+    parser.add_argument("--only-main-job", action="store_true",
+                        help="time the main job only, into the existing results file")
     args = parser.parse_args(argv)
+    if args.main_job < 0 or (args.only_main_job and not args.main_job):
+        parser.error(f"--main-job must be a positive number of rounds with --only-main-job; "
+                     f"got {args.main_job}")
+    if args.only_main_job:
+        results = read_results(NAME, args.output_dir)
+        results["main_job"] = main_job(rounds=args.main_job)
+        markdown = to_markdown(results)
+        print(markdown)
+        if not args.no_write:
+            write_results(NAME, results, markdown, results_dir=args.output_dir)
+        return results
     from benchmarks.roofline import MODELS as ROOFLINE_MODELS
 
     models = [x for x in args.models.split(",") if x]
@@ -213,6 +269,8 @@ def main(argv=None):
         parser.error(f"--rounds and --steps must be positive: got {args.rounds}, {args.steps}")
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
     results = run(models=models, settings=settings, rounds=rounds, steps=steps, quick=args.quick)
+    if args.main_job:
+        results["main_job"] = main_job(rounds=args.main_job)
     markdown = to_markdown(results)
     print(markdown)
     if not args.no_write:

@@ -702,8 +702,11 @@ def test_train_speed_medians_speedups_and_verdict():
                            "cpu": "test CPU", "platform": "linux"},
                "matmul_gflops": matmul, "models": rows, "verdict": verdict, "seconds": 60.0}
     results["machine"] = {**results["machine"], **_machine_fields()}
+    results["main_job"] = {"before": {"seconds": 166.0, "test_accuracy": 0.9144, "runs": 1},
+                           "after": {"seconds": 126.0, "test_accuracy": 0.914, "runs": 1}}
     md = train_speed.to_markdown(results)
     assert "| `lenet` | 128 | 900 | 1530 | 1080 | 1800 | **2.00×** |" in md, md
+    assert "| before (Eigen kernels, BatchNorm formula) | 166 | 0.9144 | 1 |" in md, md
     slow = train_speed.verdict([{**rows[1], "speedup_pipeline": 1.2}])
     assert slow["speedup_met"] is False and "not met for resnet9" in slow["text"]
 
