@@ -250,12 +250,19 @@ def main(argv=None):
                      f"got {args.main_job}")
     if args.only_main_job:
         results = read_results(NAME, args.output_dir)
+    else:
+        results = _measure_steps(args, parser)
+    if args.main_job:
         results["main_job"] = main_job(rounds=args.main_job)
-        markdown = to_markdown(results)
-        print(markdown)
-        if not args.no_write:
-            write_results(NAME, results, markdown, results_dir=args.output_dir)
-        return results
+    markdown = to_markdown(results)
+    print(markdown)
+    if not args.no_write:
+        write_results(NAME, results, markdown, results_dir=args.output_dir)
+    return results
+
+
+def _measure_steps(args, parser):
+    """The step measurements `main`'s flags ask for (a parser error on a bad flag)."""
     from benchmarks.roofline import MODELS as ROOFLINE_MODELS
 
     models = [x for x in args.models.split(",") if x]
@@ -268,14 +275,7 @@ def main(argv=None):
     if args.rounds < 1 or args.steps < 1:
         parser.error(f"--rounds and --steps must be positive: got {args.rounds}, {args.steps}")
     rounds, steps = (1, 2) if args.quick else (args.rounds, args.steps)
-    results = run(models=models, settings=settings, rounds=rounds, steps=steps, quick=args.quick)
-    if args.main_job:
-        results["main_job"] = main_job(rounds=args.main_job)
-    markdown = to_markdown(results)
-    print(markdown)
-    if not args.no_write:
-        write_results(NAME, results, markdown, results_dir=args.output_dir)
-    return results
+    return run(models=models, settings=settings, rounds=rounds, steps=steps, quick=args.quick)
 
 
 if __name__ == "__main__":
