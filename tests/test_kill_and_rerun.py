@@ -209,22 +209,23 @@ def _ended_trials(search):
     return records
 
 
-def _check_search(search, ended_before):
+def _check_search(search, ended_before, trials=TRIALS):
     with open(os.path.join(search, "trials.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     ids = [row["trial_id"] for row in rows]
-    assert len(ids) == len(set(ids)) == TRIALS, ids
+    assert len(ids) == len(set(ids)) == trials, ids
     assert {row["status"] for row in rows} <= {"completed", "diverged"}, rows
     _all_json_parses(search)
     records = [name for name in os.listdir(os.path.join(search, "stage1"))
                if os.path.isfile(os.path.join(search, "stage1", name, "kzoo_trial.json"))]
     assert sorted(records) == sorted(f"trial_{i}" for i in ids)
     metrics = _json(os.path.join(search, "metrics.json"))
-    assert metrics["trials"] == TRIALS
+    assert metrics["trials"] == trials
     # A trial the oracle had ended is not run again: its record is untouched.
     after = _ended_trials(search)
     assert {i: after[i] for i in ended_before} == ended_before
-    _check_run(os.path.join(search, "best"), 1)
+    best = os.path.join(search, "best")  # retrained for the best trial's epochs
+    _check_run(best, _json(os.path.join(best, "run.json"))["config"]["epochs"])
 
 
 def _check_version(path, args=EXPORT):
@@ -273,14 +274,14 @@ def _train_case(cwd, args, kill):
     _check_run(os.path.join(cwd, "run"), EPOCHS)
 
 
-def _tune_case(cwd, kill):
-    (cwd / "space.toml").write_text(SPACE)
-    kill(TUNE, cwd)
+def _tune_case(cwd, kill, args=TUNE, trials=TRIALS, space=SPACE):
+    (cwd / "space.toml").write_text(space)
+    kill(args, cwd)
     search = os.path.join(cwd, "search")
     _all_json_parses(search)  # whatever the kill left: never a half-written JSON file
     ended = _ended_trials(search)
-    _rerun(TUNE, cwd)
-    _check_search(search, ended)
+    _rerun(args, cwd)
+    _check_search(search, ended, trials)
 
 
 def _export_case(cwd, kill, args=EXPORT):
@@ -361,6 +362,31 @@ EXPORT_POINTS = [
 #: Seeded random kills from outside per command, within the uninterrupted run's time.
 RANDOM_KILLS = 4
 
+# KerasTuner's Hyperband and Bayesian oracles keep state of their own in oracle.json (brackets
+# and rounds; the Gaussian process's observations), so their resume is swept too. Hyperband at
+# most 2 epochs a trial (factor 3): one bracket of 2 trials, which --max-trials 3 does not cap;
+# an uninterrupted search runs those 2. Bayesian: 7 trials, so that the last is proposed by
+# the Gaussian process (KerasTuner starts it after 3 x 2 dimensions = 6 random points).
+OTHER_ALGORITHMS = {  # algorithm: (arguments, trials, search space)
+    "hyperband": (["tune", "mlp", "--dataset", "digits", "--space", "space.toml",
+                   "--algorithm", "hyperband", "--max-trials", "3", "--epochs", "2",
+                   "--output", "search"], 2, SPACE),
+    # Seven distinct trials need more than the 4 combinations of SPACE.
+    "bayesian": (["tune", "mlp", "--dataset", "digits", "--space", "space.toml",
+                  "--algorithm", "bayesian", "--max-trials", "7", "--epochs", "1",
+                  "--output", "search"], 7,
+                 '[learning_rate]\ntype = "log_uniform"\nmin = 1e-3\nmax = 1e-2\n'
+                 '[batch_size]\ntype = "choice"\nvalues = [32, 64]\n'),
+}
+OTHER_ALGORITHM_POINTS = [
+    ("os.rename", r"-> search/stage1/oracle\.json$", 2),  # trial 0 saved, the oracle not
+    ("os.rename", r"-> search/stage1/oracle\.json$", 3),  # trial 0 ended in its trial.json
+    ("os.rename", r"-> search/stage1/trial_1/trial\.json$", 1),  # trial 1 being created
+    ("os.rename", r"-> search/stage1/trial_1/kzoo_trial\.json$", 1),  # trial 1 trained
+    ("os.rename", r"-> search/trials\.csv$", 2),  # trial 1 recorded, not ended
+    ("os.rename", r"-> search/best\.json$", 1),  # every trial done, before the retraining
+]
+
 
 def _point_id(point):
     event, pattern, n = point
@@ -384,6 +410,17 @@ def test_sweep_finetune(tmp_path, point):
 @pytest.mark.parametrize("point", TUNE_POINTS, ids=_point_id)
 def test_sweep_tune(tmp_path, point):
     _tune_case(tmp_path, _at(point))
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("algorithm, point", [
+    *((algorithm, point) for algorithm in OTHER_ALGORITHMS for point in OTHER_ALGORITHM_POINTS),
+    # The Gaussian process's first proposal (trial 6) being created.
+    ("bayesian", ("os.rename", r"-> search/stage1/trial_6/trial\.json$", 1)),
+], ids=lambda value: value if isinstance(value, str) else _point_id(value))
+def test_sweep_tune_hyperband_and_bayesian(tmp_path, algorithm, point):
+    args, trials, space = OTHER_ALGORITHMS[algorithm]
+    _tune_case(tmp_path, _at(point), args, trials, space)
 
 
 @pytest.mark.heavy

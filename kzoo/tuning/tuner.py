@@ -251,6 +251,13 @@ def retry_unfinished_trials(oracle):
     queued and an ended one (in the oracle's `end_order`) unqueued. Only a
     chief's or a single process's oracle is reloaded from disk (a worker's is
     the chief's, over gRPC): others are left alone.
+
+    Hyperband is the exception for a trial its oracle never recorded as
+    started (not in `start_order`): its brackets, not the queue, decide which
+    trials run, so a queued one would be run on top of the bracket's (a
+    search one trial longer than an uninterrupted one). That trial is dropped
+    from the reloaded oracle instead; the bracket creates it again under the
+    same id, from the same saved random state.
     """
     queue = getattr(oracle, "_retry_queue", None)
     if not isinstance(oracle, keras_tuner.Oracle) or not isinstance(queue, list):
@@ -258,10 +265,15 @@ def retry_unfinished_trials(oracle):
     ended = set(getattr(oracle, "end_order", None) or ())
     queue[:] = [trial_id for trial_id in queue if trial_id not in ended]
     ongoing = {trial.trial_id for trial in oracle.ongoing_trials.values()}
+    started = set(getattr(oracle, "start_order", None) or ())
+    bracketed = isinstance(oracle, keras_tuner.oracles.HyperbandOracle)
     for trial_id, trial in sorted(oracle.trials.items()):
         if (trial.status == "RUNNING" and trial_id not in ended and trial_id not in queue
                 and trial_id not in ongoing):
-            queue.append(trial_id)
+            if bracketed and trial_id not in started:
+                del oracle.trials[trial_id]
+            else:
+                queue.append(trial_id)
 
 
 def _resumable(tuner):
