@@ -337,7 +337,9 @@ def _run_stage(output_dir, stage, stage_space, plan, data, strategy, role, verbo
                        progress=progress,
                        budget_cpu_seconds=plan["budgets"][stage.number - 1])
     if role != "worker":
-        say(f"{stage.name}: {stage.trials} trials of {stage.epochs} epochs, "
+        # Hyperband's brackets decide how many trials run and for how long, within these caps.
+        upto = "at most " if plan["algorithm"] == "hyperband" else ""
+        say(f"{stage.name}: {upto}{stage.trials} trials of {upto}{stage.epochs} epochs, "
             f"{plan['algorithm']} search"
             + (f", {len(done)} done before" if done else "")
             + (", serving the oracle to workers" if role == "chief" else ""))
