@@ -61,7 +61,7 @@ COUNTS = {
 }
 # Seconds to build each (the count needs the weights allocated and initialized): heavy.
 # The default run keeps one per family (docs/model_counts.json is checked against all).
-HEAVY = {"efficientnet_v2_b0", "convnext_tiny", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
+HEAVY = {"resnet152", "efficientnet_v2_b0", "convnext_tiny", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
          "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_b1",
          "efficientnet_v2_b2", "efficientnet_v2_b3", "efficientnet_v2_s",
          "efficientnet_v2_m", "efficientnet_v2_l",

@@ -83,7 +83,8 @@ def test_other_keras_legacy_files_without_top(tmp_path, rng, keras_name, name):
 @pytest.mark.parametrize("name, keras_module, include_top", [
     ("resnet50", "resnet", True),
     ("vgg16", "vgg16", False),
-    ("inception_v3", "inception_v3", True),
+    # Heavy (about 7 s; the default run keeps resnet50's and vgg16's): `./scripts/run test-heavy`.
+    pytest.param("inception_v3", "inception_v3", True, marks=pytest.mark.heavy),
 ])
 def test_imagenet_fetches_the_keras_applications_file(monkeypatch, tmp_path, name,
                                                       keras_module, include_top):

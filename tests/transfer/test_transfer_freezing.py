@@ -89,6 +89,9 @@ def test_unknown_until_lists_the_stages(resnet20_classifier):
         kzoo.transfer.freeze(resnet20_classifier, until=1.5)
 
 
+# Heavy (about 16 s of training; moved out of the default run to keep it under 15 minutes on
+# 2 cores): `./scripts/run test-heavy` runs it.
+@pytest.mark.heavy
 def test_frozen_batch_norm_statistics_stay_bit_identical(resnet20_classifier, rng):
     model = resnet20_classifier
     before = _bn_statistics(model)
