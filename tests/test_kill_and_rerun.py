@@ -95,8 +95,15 @@ FINETUNE = ["finetune", "lenet_fashion_mnist", "--dataset", "digits", "--labels-
             "--mode", "full", "--epochs", "4", "--head-epochs", "2", "--output", "run"]
 SPACE = ('[learning_rate]\ntype = "choice"\nvalues = [0.003, 0.01]\n'
          '[batch_size]\ntype = "choice"\nvalues = [32, 64]\n')
-TUNE = ["tune", "mlp", "--dataset", "digits", "--space", "space.toml", "--max-trials", "3",
-        "--epochs", "1", "--output", "search"]
+
+
+def _tune_args(trials, epochs, *options):
+    """`kzoo tune` of the mlp on the digits into `search`, with `space.toml`."""
+    return ["tune", "mlp", "--dataset", "digits", "--space", "space.toml", *options,
+            "--max-trials", str(trials), "--epochs", str(epochs), "--output", "search"]
+
+
+TUNE = _tune_args(3, 1)
 EXPORT = ["export", "lenet_fashion_mnist", "--name", "m", "--base", "serving", "--format", "all"]
 EPOCHS = 4
 TRIALS = 3
@@ -368,13 +375,9 @@ RANDOM_KILLS = 4
 # an uninterrupted search runs those 2. Bayesian: 7 trials, so that the last is proposed by
 # the Gaussian process (KerasTuner starts it after 3 x 2 dimensions = 6 random points).
 OTHER_ALGORITHMS = {  # algorithm: (arguments, trials, search space)
-    "hyperband": (["tune", "mlp", "--dataset", "digits", "--space", "space.toml",
-                   "--algorithm", "hyperband", "--max-trials", "3", "--epochs", "2",
-                   "--output", "search"], 2, SPACE),
+    "hyperband": (_tune_args(3, 2, "--algorithm", "hyperband"), 2, SPACE),
     # Seven distinct trials need more than the 4 combinations of SPACE.
-    "bayesian": (["tune", "mlp", "--dataset", "digits", "--space", "space.toml",
-                  "--algorithm", "bayesian", "--max-trials", "7", "--epochs", "1",
-                  "--output", "search"], 7,
+    "bayesian": (_tune_args(7, 1, "--algorithm", "bayesian"), 7,
                  '[learning_rate]\ntype = "log_uniform"\nmin = 1e-3\nmax = 1e-2\n'
                  '[batch_size]\ntype = "choice"\nvalues = [32, 64]\n'),
 }
